@@ -1,0 +1,183 @@
+//! The validated configuration: everything parsed, every key loaded. This is
+//! all the proxy ever sees; one `Config` is one immutable snapshot.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use http::HeaderName;
+use ipnet::IpNet;
+
+use super::secret::Secret;
+use crate::keys::KeySet;
+use crate::metrics::OrgMetrics;
+
+#[derive(Debug)]
+pub struct Config {
+    pub file: PathBuf,
+    pub listen: SocketAddr,
+    pub admin_listen: SocketAddr,
+    /// Worker threads of the proxy service, already resolved from `0`.
+    pub threads: usize,
+    pub upstream: Upstream,
+    /// `scheme://authority` without a trailing slash, when configured.
+    pub public_url: Option<String>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub reserved_prefix: String,
+    pub public_paths: Vec<String>,
+    pub session: SessionSettings,
+    pub replay_store: ReplayStoreSpec,
+    pub identity_headers: Vec<IdentityHeader>,
+    /// Lower-case names, with `_` read as `-`, of every identity header: a
+    /// client header whose normalized name is here never reaches the app.
+    pub stripped_headers: Vec<String>,
+    /// The token claims that identity headers read, the only ones a session
+    /// keeps.
+    pub mapped_claims: Vec<String>,
+    pub orgs: Vec<Arc<Org>>,
+    pub default_org: Option<usize>,
+    pub hosts: HashMap<String, usize>,
+    /// Path prefixes, longest first, so the most specific one wins.
+    pub paths: Vec<(String, usize)>,
+    /// Every file the config names, for the reloader to watch.
+    pub files: Vec<PathBuf>,
+    /// Things `check` reports without refusing the config.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub addr: SocketAddr,
+    /// As written, for logs.
+    pub display: String,
+}
+
+#[derive(Debug)]
+pub struct SessionSettings {
+    pub key: cookie::Key,
+    pub cookie_name: String,
+    pub state_cookie_name: String,
+    pub ttl: u64,
+    pub secure: bool,
+    pub cache_max_entries: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayStoreSpec {
+    Memory,
+    Redis(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct IdentityHeader {
+    pub name: HeaderName,
+    pub source: ClaimSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimSource {
+    Principal,
+    Org,
+    Claim(String),
+}
+
+#[derive(Debug)]
+pub struct Org {
+    pub name: String,
+    pub enabled: bool,
+    pub hosts: Vec<String>,
+    pub paths: Vec<String>,
+    pub login_url: Option<url::Url>,
+    pub home_path: String,
+    pub logout_url: Option<String>,
+    pub allowed_origins: Vec<String>,
+    /// The `frame-ancestors` directive answered for this org, built once.
+    pub frame_ancestors: String,
+    pub keys: KeySet,
+    pub issuer: Option<String>,
+    pub audience: Vec<String>,
+    pub leeway: u64,
+    pub max_token_age: u64,
+    pub principal_claim: String,
+    pub org_claim: Option<String>,
+    pub accept_bearer: bool,
+    pub accept_query_token: Option<String>,
+    pub session_ttl: u64,
+    pub code_flow: Option<CodeFlow>,
+    pub upstream: Option<Upstream>,
+    pub metrics: OrgMetrics,
+}
+
+#[derive(Debug)]
+pub struct CodeFlow {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub code_ttl: u64,
+}
+
+impl Config {
+    /// The org of a request: by Host (case-insensitive, port ignored), then
+    /// by path prefix, then `default_org`.
+    pub fn route(&self, host: Option<&str>, path: &str) -> Option<&Arc<Org>> {
+        self.route_by_host(host)
+            .or_else(|| self.route_by_path(path))
+            .or(self.default_org)
+            .and_then(|i| self.orgs.get(i))
+    }
+
+    pub fn route_by_host(&self, host: Option<&str>) -> Option<usize> {
+        let host = normalize_host(host?)?;
+        if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            self.hosts.get(&host.to_ascii_lowercase()).copied()
+        } else {
+            self.hosts.get(host).copied()
+        }
+    }
+
+    pub fn route_by_path(&self, path: &str) -> Option<usize> {
+        self.paths
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .map(|(_, i)| *i)
+    }
+
+    pub fn org(&self, name: &str) -> Option<&Arc<Org>> {
+        self.orgs.iter().find(|o| o.name == name)
+    }
+
+    pub fn is_public(&self, path: &str) -> bool {
+        self.public_paths.iter().any(|p| path.starts_with(p.as_str()))
+    }
+
+    /// Whether `path` is one of ssogate's own endpoints; returns the part
+    /// after the prefix (`/login`, `/callback`, ...).
+    pub fn reserved_tail<'a>(&self, path: &'a str) -> Option<&'a str> {
+        let rest = path.strip_prefix(self.reserved_prefix.as_str())?;
+        (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+    }
+}
+
+/// `Host` without its port; `None` when empty.
+pub fn normalize_host(host: &str) -> Option<&str> {
+    let host = host.trim();
+    let bare = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().unwrap_or(v6)
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    (!bare.is_empty()).then_some(bare)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_host;
+
+    #[test]
+    fn host_without_port() {
+        assert_eq!(normalize_host("Acme.test:8080"), Some("Acme.test"));
+        assert_eq!(normalize_host("acme.test"), Some("acme.test"));
+        assert_eq!(normalize_host("[::1]:80"), Some("::1"));
+        assert_eq!(normalize_host(""), None);
+    }
+}

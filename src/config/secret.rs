@@ -1,0 +1,137 @@
+//! Secrets arrive inline, from a file (a mounted Kubernetes Secret) or from
+//! an environment variable; exactly one form per secret.
+
+use std::path::{Path, PathBuf};
+
+use super::FieldError;
+
+/// Secret bytes. `Debug` never shows them, so a secret cannot leak through
+/// an error or a log line that formats the config.
+#[derive(Clone)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({} bytes)", self.0.len())
+    }
+}
+
+/// Where a secret came from, so that `check` can warn about inline ones and
+/// the reloader can watch the files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretOrigin {
+    Inline,
+    File(PathBuf),
+    Env(String),
+}
+
+pub struct SecretSpec<'a> {
+    /// YAML path of the inline form, e.g. `session.secret`.
+    pub field: String,
+    pub inline: Option<&'a str>,
+    pub file: Option<&'a Path>,
+    pub env: Option<&'a str>,
+}
+
+impl SecretSpec<'_> {
+    /// Resolves the one form given. `base` is the config file's directory,
+    /// against which relative file paths are taken.
+    pub fn resolve(&self, base: &Path) -> Result<Option<(Secret, SecretOrigin)>, FieldError> {
+        let given = [self.inline.is_some(), self.file.is_some(), self.env.is_some()];
+        match given.iter().filter(|g| **g).count() {
+            0 => return Ok(None),
+            1 => {}
+            _ => {
+                return Err(FieldError::new(
+                    &self.field,
+                    format!(
+                        "give exactly one of `{0}`, `{0}_file`, `{0}_env`",
+                        leaf(&self.field)
+                    ),
+                ))
+            }
+        }
+        if let Some(value) = self.inline {
+            return Ok(Some((Secret(value.as_bytes().to_vec()), SecretOrigin::Inline)));
+        }
+        if let Some(path) = self.file {
+            let field = format!("{}_file", self.field);
+            let full = base.join(path);
+            let bytes = std::fs::read(&full).map_err(|e| {
+                FieldError::new(&field, format!("cannot read {}: {e}", full.display()))
+            })?;
+            return Ok(Some((Secret(strip_newline(bytes)), SecretOrigin::File(full))));
+        }
+        if let Some(var) = self.env {
+            let field = format!("{}_env", self.field);
+            let value = std::env::var_os(var).ok_or_else(|| {
+                FieldError::new(&field, format!("environment variable {var} is not set"))
+            })?;
+            let bytes = value.into_encoded_bytes();
+            return Ok(Some((Secret(strip_newline(bytes)), SecretOrigin::Env(var.to_owned()))));
+        }
+        Ok(None)
+    }
+
+    pub fn require(&self, base: &Path) -> Result<(Secret, SecretOrigin), FieldError> {
+        self.resolve(base)?.ok_or_else(|| {
+            FieldError::new(
+                &self.field,
+                format!("missing: give `{0}_file`, `{0}_env` or `{0}`", leaf(&self.field)),
+            )
+        })
+    }
+}
+
+fn leaf(field: &str) -> &str {
+    field.rsplit('.').next().unwrap_or(field)
+}
+
+/// Editors and `echo` add one trailing newline; it is not part of the secret.
+fn strip_newline(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.ends_with(b"\r\n") {
+        bytes.truncate(bytes.len() - 2);
+    } else if bytes.ends_with(b"\n") {
+        bytes.truncate(bytes.len() - 1);
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_exactly_one_newline() {
+        assert_eq!(strip_newline(b"abc\n".to_vec()), b"abc");
+        assert_eq!(strip_newline(b"abc\r\n".to_vec()), b"abc");
+        assert_eq!(strip_newline(b"abc\n\n".to_vec()), b"abc\n");
+        assert_eq!(strip_newline(b"abc".to_vec()), b"abc");
+    }
+
+    #[test]
+    fn refuses_two_forms() {
+        let spec = SecretSpec {
+            field: "session.secret".into(),
+            inline: Some("x"),
+            file: None,
+            env: Some("X"),
+        };
+        let err = spec.resolve(Path::new(".")).err().map(|e| e.field);
+        assert_eq!(err.as_deref(), Some("session.secret"));
+    }
+}

@@ -1,0 +1,45 @@
+//! `GET /_sso/whoami`: the identity the app would see, for scripts.
+
+use serde_json::json;
+
+use super::Exchange;
+use crate::gate;
+use crate::metrics::AuthMethod;
+use crate::reply::Reply;
+
+pub async fn whoami(x: &mut Exchange<'_>) -> Reply {
+    // Only a Host route binds /_sso/ endpoints to an org: a path route or
+    // default_org would misjudge sessions of path-routed orgs.
+    let routed = x
+        .config
+        .route_by_host(x.facts.host)
+        .and_then(|i| x.config.orgs.get(i))
+        .cloned();
+    x.org = routed.clone();
+    let found = match gate::bearer_identity(x, routed.as_ref()) {
+        Some(result) => result.map(|id| (id, AuthMethod::Bearer)),
+        None => gate::cookie_identity(x, routed.as_deref())
+            .await
+            .map(|id| (id, AuthMethod::Cookie)),
+    };
+    let Some((identity, method)) = found else {
+        return Reply::json(
+            401,
+            &json!({"error": "unauthenticated", "request_id": x.request_id}),
+        )
+        .bearer_challenge(None);
+    };
+    if x.org.is_none() {
+        x.org = x.config.org(&identity.org).cloned();
+    }
+    Reply::json(
+        200,
+        &json!({
+            "org": identity.org,
+            "principal": identity.principal,
+            "claims": identity.claims,
+            "method": method.label(),
+            "expires_at": identity.expires_at,
+        }),
+    )
+}

@@ -1,0 +1,124 @@
+//! ssogate: a JWT single-sign-on sidecar. A pingora reverse proxy that logs
+//! users in for an unmodified app and tells it who they are in headers.
+//!
+//! `serve` wires the pieces: the config snapshot, the replay store, the proxy
+//! service and the admin service, and runs them until a signal stops them.
+
+pub mod admin;
+pub mod clock;
+pub mod config;
+pub mod flows;
+pub mod gate;
+pub mod keys;
+pub mod logging;
+pub mod metrics;
+pub mod mint;
+pub mod proxy;
+pub mod redirect;
+pub mod replay;
+pub mod reply;
+pub mod request;
+pub mod session;
+pub mod state;
+pub mod token;
+
+use std::net::TcpListener;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pingora::server::configuration::ServerConf;
+use pingora::server::{ExecutionPhase, RunArgs, Server};
+use pingora::services::listening::Service;
+
+use config::{Config, ReplayStoreSpec};
+use state::Shared;
+
+/// How long SIGTERM waits for requests in flight (Kubernetes' default
+/// termination grace period is 30 s; leave it room to kill us cleanly).
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr} ({field}): {source}")]
+    Bind {
+        field: &'static str,
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Runs ssogate with a validated config until SIGTERM (drain, then exit) or
+/// SIGINT (exit now).
+pub fn serve(config: Config) -> Result<(), ServeError> {
+    // pingora retries a busy port for 30 s; an operator wants to know now.
+    for (field, addr) in [("listen", config.listen), ("admin_listen", config.admin_listen)] {
+        TcpListener::bind(addr).map_err(|source| ServeError::Bind { field, addr, source })?;
+    }
+    let replay: Box<dyn replay::ReplayStore> = match &config.replay_store {
+        ReplayStoreSpec::Memory | ReplayStoreSpec::Redis(_) => Box::new(replay::MemoryStore::new(
+            1_000_000,
+        )),
+    };
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let listen = config.listen.to_string();
+    let admin_listen = config.admin_listen.to_string();
+    let threads = config.threads;
+    let orgs = config.orgs.len();
+    let shared = Arc::new(Shared::new(config, replay));
+
+    let scratch = std::env::temp_dir().join(format!("ssogate-{}", std::process::id()));
+    let conf = ServerConf {
+        threads,
+        grace_period_seconds: Some(DRAIN_TIMEOUT.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(2),
+        pid_file: scratch.with_extension("pid").display().to_string(),
+        upgrade_sock: scratch.with_extension("sock").display().to_string(),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+    server.bootstrap();
+
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        proxy::Gateway::new(shared.clone()),
+        "ssogate proxy",
+    );
+    proxy.add_tcp(&listen);
+    let mut admin = Service::new("ssogate admin".into(), admin::Admin::new(shared.clone()));
+    admin.threads = Some(1);
+    admin.add_tcp(&admin_listen);
+    server.add_service(proxy);
+    server.add_service(admin);
+
+    drain_then_exit(&server, shared.clone());
+    tracing::info!(listen, admin_listen, threads, orgs, "ssogate started");
+    server.run(RunArgs::default());
+    Ok(())
+}
+
+/// pingora sleeps its whole grace period after SIGTERM. Exit as soon as the
+/// requests in flight are done instead, so a rollout does not wait for
+/// nothing.
+fn drain_then_exit(server: &Server, shared: Arc<Shared>) {
+    let mut phases = server.watch_execution_phase();
+    std::thread::spawn(move || loop {
+        match phases.blocking_recv() {
+            Ok(ExecutionPhase::ShutdownGracePeriod) => {
+                let deadline = Instant::now() + DRAIN_TIMEOUT;
+                while shared.inflight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                tracing::info!(
+                    in_flight = shared.inflight.load(Ordering::SeqCst),
+                    "drained, exiting"
+                );
+                std::process::exit(0);
+            }
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        }
+    });
+}

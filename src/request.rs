@@ -1,0 +1,135 @@
+//! What ssogate needs to know about a request, read once from its head.
+
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use pingora::http::RequestHeader;
+
+use crate::config::Config;
+
+pub struct Facts<'a> {
+    pub path: &'a str,
+    pub query: Option<&'a str>,
+    pub host: Option<&'a str>,
+    /// A browser navigation gets redirects and HTML; anything else JSON.
+    pub navigation: bool,
+    pub client_ip: Option<IpAddr>,
+    /// Whether the peer is a trusted proxy whose X-Forwarded-* we believe.
+    pub trusted: bool,
+}
+
+impl<'a> Facts<'a> {
+    pub fn of(req: &'a RequestHeader, config: &Config, client_ip: Option<IpAddr>) -> Self {
+        let trusted = client_ip.is_some_and(|ip| config.trusted_proxies.iter().any(|n| n.contains(&ip)));
+        Facts {
+            path: req.uri.path(),
+            query: req.uri.query(),
+            host: host(req),
+            navigation: is_navigation(req),
+            client_ip,
+            trusted,
+        }
+    }
+
+    pub fn param(&self, name: &str) -> Option<Cow<'a, str>> {
+        query_param(self.query?, name)
+    }
+
+    /// The request target as the browser asked for it: path and query.
+    pub fn path_and_query(&self) -> String {
+        match self.query {
+            Some(q) => format!("{}?{q}", self.path),
+            None => self.path.to_owned(),
+        }
+    }
+}
+
+/// The first value of query parameter `name`, form-decoded.
+pub fn query_param<'a>(query: &'a str, name: &str) -> Option<Cow<'a, str>> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+pub fn host(req: &RequestHeader) -> Option<&str> {
+    req.headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri.authority().map(|a| a.as_str()))
+}
+
+/// A Host we are willing to put into a URL we hand out.
+pub fn is_valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
+}
+
+fn is_navigation(req: &RequestHeader) -> bool {
+    if let Some(mode) = req.headers.get("sec-fetch-mode") {
+        return mode.as_bytes() == b"navigate";
+    }
+    let safe = req.method == http::Method::GET || req.method == http::Method::HEAD;
+    safe && req
+        .headers
+        .get_all(ACCEPT)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|s| s.contains("text/html")))
+}
+
+/// Both framings at once is the classic way to smuggle a second request
+/// past a gate; refuse it before anything else looks at the request.
+pub fn is_ambiguous_framing(req: &RequestHeader) -> bool {
+    req.headers.contains_key(CONTENT_LENGTH) && req.headers.contains_key(TRANSFER_ENCODING)
+}
+
+pub fn bearer_token(req: &RequestHeader) -> Option<&str> {
+    let value = req.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// `scheme://host` under which the browser reaches ssogate: `public_url`
+/// when configured, else the request's Host (and, from a trusted proxy,
+/// X-Forwarded-Proto/-Host).
+pub fn public_base(config: &Config, req: &RequestHeader, facts: &Facts) -> Option<String> {
+    if let Some(url) = &config.public_url {
+        return Some(url.clone());
+    }
+    let forwarded = |name: &str| {
+        facts
+            .trusted
+            .then(|| req.headers.get(name)?.to_str().ok())
+            .flatten()
+            .and_then(|v| v.split(',').next())
+            .map(str::trim)
+    };
+    let scheme = match forwarded("x-forwarded-proto") {
+        Some(p @ ("http" | "https")) => p,
+        _ if config.session.secure => "https",
+        _ => "http",
+    };
+    let host = forwarded("x-forwarded-host").or(facts.host)?;
+    is_valid_host(host).then(|| format!("{scheme}://{host}"))
+}
+
+/// The scheme the client used, as a well-behaved proxy reports it upstream.
+pub fn client_scheme<'a>(config: &Config, req: &'a RequestHeader, trusted: bool) -> &'a str {
+    if trusted {
+        if let Some(p) = req.headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
+            if p == "http" || p == "https" {
+                return p;
+            }
+        }
+    }
+    match &config.public_url {
+        Some(url) if url.starts_with("https:") => "https",
+        _ => "http",
+    }
+}
