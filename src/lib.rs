@@ -46,11 +46,14 @@ pub enum ServeError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot watch the config for changes: {0}")]
+    Watch(notify::Error),
 }
 
 /// Runs ssogate with a validated config until SIGTERM (drain, then exit) or
 /// SIGINT (exit now).
 pub fn serve(config: Config) -> Result<(), ServeError> {
+    let config_path = config.file.clone();
     // pingora retries a busy port for 30 s; an operator wants to know now.
     for (field, addr) in [("listen", config.listen), ("admin_listen", config.admin_listen)] {
         TcpListener::bind(addr).map_err(|source| ServeError::Bind { field, addr, source })?;
@@ -93,6 +96,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     server.add_service(proxy);
     server.add_service(admin);
 
+    config::reload::start(shared.clone(), config_path).map_err(ServeError::Watch)?;
     drain_then_exit(&server, shared.clone());
     tracing::info!(listen, admin_listen, threads, orgs, "ssogate started");
     server.run(RunArgs::default());

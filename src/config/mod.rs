@@ -4,6 +4,7 @@
 pub mod duration;
 pub mod model;
 pub mod raw;
+pub mod reload;
 pub mod secret;
 mod validate;
 
@@ -61,7 +62,11 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, FieldError> {
         let message = e.inner().to_string();
         // serde reports an unknown key at its parent; name the key itself.
         if let Some(key) = unknown_key(&message) {
-            field = if field == "." { key.to_owned() } else { format!("{field}.{key}") };
+            if field == "." {
+                field = key.to_owned();
+            } else if !field.ends_with(key) {
+                field = format!("{field}.{key}");
+            }
         }
         FieldError::new(if field == "." { "(top level)".into() } else { field }, message)
     })?;
