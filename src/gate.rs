@@ -36,7 +36,7 @@ pub async fn check(x: &mut Exchange<'_>) -> Verdict {
         return Verdict::Answer(x.error(403, "organization_disabled"));
     }
 
-    if let Some(result) = bearer_identity(x, Some(&org)) {
+    if let Some(result) = bearer_identity(x, Some(&org)).await {
         return match result {
             Some(identity) => proxied(x, identity),
             None => {
@@ -89,10 +89,13 @@ fn unauthenticated(x: &mut Exchange, org: &Org) -> Reply {
 /// `Authorization: Bearer`, for an org that accepts it: `None` when not
 /// applicable (the header then reaches the app untouched), `Some(None)` for
 /// a refused token.
-pub fn bearer_identity(x: &mut Exchange, org: Option<&Arc<Org>>) -> Option<Option<Identity>> {
+pub async fn bearer_identity(
+    x: &mut Exchange<'_>,
+    org: Option<&Arc<Org>>,
+) -> Option<Option<Identity>> {
     let org = org.filter(|o| o.accept_bearer)?;
     let token = bearer_token(x.req)?;
-    let result = token::verify(token, org, x.config, x.now, Delivery::Header, 0);
+    let result = token::verify_fresh(token, org, x.config, x.now, Delivery::Header, 0).await;
     x.auth = Some((
         AuthMethod::Bearer,
         result.as_ref().map_or_else(|r| r.result(), |_| AuthResult::Ok),

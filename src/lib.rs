@@ -97,10 +97,31 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     server.add_service(admin);
 
     config::reload::start(shared.clone(), config_path).map_err(ServeError::Watch)?;
+    refresh_remote_key_sets(shared.clone());
     drain_then_exit(&server, shared.clone());
     tracing::info!(listen, admin_listen, threads, orgs, "ssogate started");
     server.run(RunArgs::default());
     Ok(())
+}
+
+/// Keeps every `jwks_url` of the current config fresh. It walks whatever
+/// config is current at each tick, so sets of replaced configs are left
+/// alone; fetches happen here, one at a time, never on a request.
+fn refresh_remote_key_sets(shared: Arc<Shared>) {
+    let spawned = std::thread::Builder::new()
+        .name("ssogate-jwks".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_secs(1));
+            let config = shared.config.load_full();
+            for remote in config.orgs.iter().flat_map(|o| o.keys.remotes()) {
+                if remote.due() {
+                    remote.refresh_blocking();
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!(error = %e, "cannot start the JWKS refresher; key sets will not refresh");
+    }
 }
 
 /// pingora sleeps its whole grace period after SIGTERM. Exit as soon as the

@@ -24,6 +24,8 @@ pub enum Rejection {
     Malformed,
     #[error("no configured key verifies the token")]
     BadSignature,
+    #[error("no configured key has the token's kid")]
+    UnknownKid,
     #[error("the token has expired")]
     Expired,
     #[error("the token's claims are not acceptable")]
@@ -40,7 +42,7 @@ impl Rejection {
     pub fn result(self) -> AuthResult {
         match self {
             Rejection::Malformed => AuthResult::Malformed,
-            Rejection::BadSignature => AuthResult::BadSignature,
+            Rejection::BadSignature | Rejection::UnknownKid => AuthResult::BadSignature,
             Rejection::Expired => AuthResult::Expired,
             Rejection::BadClaims => AuthResult::BadClaims,
             Rejection::Replay => AuthResult::Replay,
@@ -121,6 +123,33 @@ pub fn verify(
     })
 }
 
+/// [`verify`], and when the token names a `kid` no key has, one refetch of
+/// the org's remote key sets (rate-limited there) before the verdict: this is
+/// how an IdP's key rotation is picked up without a failed login.
+pub async fn verify_fresh(
+    token: &str,
+    org: &Org,
+    config: &Config,
+    now: i64,
+    delivery: Delivery,
+    ttl: u64,
+) -> Result<Verified, Rejection> {
+    match verify(token, org, config, now, delivery, ttl) {
+        Err(Rejection::UnknownKid) if !org.keys.remotes().is_empty() => {
+            let mut refreshed = false;
+            for remote in org.keys.remotes() {
+                refreshed |= remote.refetch_for_unknown_kid().await;
+            }
+            if refreshed {
+                verify(token, org, config, now, delivery, ttl)
+            } else {
+                Err(Rejection::UnknownKid)
+            }
+        }
+        result => result,
+    }
+}
+
 /// Checks the signature and returns the payload's claims.
 fn verify_signature(token: &str, org: &Org) -> Result<Map<String, Value>, Rejection> {
     if token.len() > MAX_TOKEN_BYTES {
@@ -141,23 +170,23 @@ fn verify_signature(token: &str, org: &Org) -> Result<Map<String, Value>, Reject
         return Err(Rejection::Malformed);
     }
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
-    let mut verified = false;
-    for key in org.keys.candidates(header.kid.as_deref(), alg) {
-        match jsonwebtoken::crypto::verify(signature_b64, signing_input.as_bytes(), &key.key, alg)
-        {
-            Ok(true) => {
-                verified = true;
-                break;
-            }
-            Ok(false) => {}
+    let verdict = org.keys.find_candidate(header.kid.as_deref(), alg, |key| {
+        match jsonwebtoken::crypto::verify(signature_b64, signing_input.as_bytes(), &key.key, alg) {
+            Ok(true) => Some(Ok(())),
+            Ok(false) => None,
             Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::Base64(_)) => {
-                return Err(Rejection::Malformed)
+                Some(Err(Rejection::Malformed))
             }
-            Err(_) => {}
+            Err(_) => None,
         }
-    }
-    if !verified {
-        return Err(Rejection::BadSignature);
+    });
+    match verdict {
+        Some(Ok(())) => {}
+        Some(Err(rejection)) => return Err(rejection),
+        None => {
+            let unknown = header.kid.as_deref().is_some_and(|kid| !org.keys.knows_kid(kid));
+            return Err(if unknown { Rejection::UnknownKid } else { Rejection::BadSignature });
+        }
     }
     let StrictObject(claims) = decode_json(payload_b64)?;
     Ok(claims)

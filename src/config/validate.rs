@@ -486,11 +486,17 @@ fn org(
     }
     let mut provenance = KeyProvenance::default();
     let mut keys = Vec::new();
+    let mut remotes = Vec::new();
     for (i, key) in raw.keys.iter().enumerate() {
-        keys.extend(keys::load_key(key, &format!("{field}.keys[{i}]"), base, &mut provenance)?);
+        match keys::load_key(key, &format!("{field}.keys[{i}]"), base, &mut provenance)? {
+            keys::Loaded::Static(k) => keys.extend(k),
+            keys::Loaded::Remote(r) => remotes.push(r),
+        }
     }
+    let fingerprint = provenance.fingerprint();
     files.extend(provenance.files);
     warnings.extend(provenance.inline_secret_fields.iter().map(|f| inline_warning(f)));
+    warnings.extend(provenance.warnings);
 
     let principal_claim = raw.principal_claim.unwrap_or_else(|| "sub".into());
     if principal_claim.is_empty() {
@@ -525,7 +531,7 @@ fn org(
         logout_url,
         allowed_origins,
         frame_ancestors,
-        keys: KeySet::new(keys),
+        keys: KeySet::new(keys, remotes, fingerprint),
         issuer: raw.issuer,
         audience: raw.audience.map(OneOrMany::into_vec).unwrap_or_default(),
         leeway: raw.leeway.map_or(30, ConfigDuration::secs),

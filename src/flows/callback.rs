@@ -101,7 +101,7 @@ pub async fn establish_session(
         x.auth = Some((method, AuthResult::Disabled));
         return x.error(403, "organization_disabled");
     }
-    let verified = match token::verify(token, org, x.config, x.now, Delivery::Url, org.session_ttl) {
+    let verified = match token::verify_fresh(token, org, x.config, x.now, Delivery::Url, org.session_ttl).await {
         Ok(v) => v,
         Err(rejection) => return x.refused(method, rejection.result()),
     };

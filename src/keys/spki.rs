@@ -1,0 +1,104 @@
+//! Public keys from PEM files and X.509 certificates, checked against the
+//! algorithm the config pins (key type, curve, RSA size, certificate dates).
+
+use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
+use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_PKCS1_RSAENCRYPTION, OID_NIST_EC_P384, OID_SIG_ED25519};
+use x509_parser::pem::Pem;
+use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::public_key::PublicKey;
+use x509_parser::x509::SubjectPublicKeyInfo;
+
+/// RSA keys below this size are refused; they are factorable in practice.
+pub const MIN_RSA_BITS: usize = 2048;
+
+/// A public key found in a PEM file, with a note of where it came from.
+pub struct Found {
+    pub key: DecodingKey,
+    /// The certificate's subject, when it came from one.
+    pub subject: Option<String>,
+}
+
+/// Reads the first `PUBLIC KEY`, `RSA PUBLIC KEY` or `CERTIFICATE` block.
+pub fn from_pem(alg: Algorithm, pem: &[u8], allow_expired: bool) -> Result<Found, String> {
+    for block in Pem::iter_from_buffer(pem) {
+        let block = block.map_err(|e| format!("not a PEM file ({e})"))?;
+        match block.label.as_str() {
+            "PUBLIC KEY" => {
+                let (_, spki) = SubjectPublicKeyInfo::from_der(&block.contents)
+                    .map_err(|e| format!("bad public key: {e}"))?;
+                return Ok(Found { key: from_spki(alg, &spki)?, subject: None });
+            }
+            "RSA PUBLIC KEY" => {
+                if alg.family() != AlgorithmFamily::Rsa {
+                    return Err(format!("an RSA key cannot verify {alg:?}"));
+                }
+                return Ok(Found { key: DecodingKey::from_rsa_der(&block.contents), subject: None });
+            }
+            "CERTIFICATE" => return from_certificate_der(alg, &block.contents, allow_expired),
+            _ => continue,
+        }
+    }
+    Err("no PUBLIC KEY or CERTIFICATE block".into())
+}
+
+/// The public key of a DER certificate, refused when the certificate is not
+/// valid now (unless `allow_expired`).
+pub fn from_certificate_der(alg: Algorithm, der: &[u8], allow_expired: bool) -> Result<Found, String> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("bad certificate: {e}"))?;
+    let subject = cert.subject().to_string();
+    let validity = cert.validity();
+    if !allow_expired && !validity.is_valid() {
+        return Err(format!(
+            "certificate `{subject}` is not valid now (valid {} to {}); renew it, or set allow_expired_certificate: true",
+            validity.not_before, validity.not_after
+        ));
+    }
+    Ok(Found {
+        key: from_spki(alg, cert.public_key())?,
+        subject: Some(subject),
+    })
+}
+
+/// A `DecodingKey` for `alg` from a SubjectPublicKeyInfo, refusing a key of
+/// another type or curve: a key is only ever used with its own algorithm.
+pub fn from_spki(alg: Algorithm, spki: &SubjectPublicKeyInfo) -> Result<DecodingKey, String> {
+    let oid = &spki.algorithm.algorithm;
+    let bits = spki.subject_public_key.data.as_ref();
+    match alg.family() {
+        AlgorithmFamily::Rsa => {
+            if *oid != OID_PKCS1_RSAENCRYPTION {
+                return Err(format!("{alg:?} needs an RSA key, this is {oid}"));
+            }
+            let size = match spki.parsed() {
+                Ok(PublicKey::RSA(rsa)) => rsa.key_size(),
+                _ => return Err("malformed RSA key".into()),
+            };
+            if size < MIN_RSA_BITS {
+                return Err(format!("RSA key of {size} bits; at least {MIN_RSA_BITS} are required"));
+            }
+            Ok(DecodingKey::from_rsa_der(bits))
+        }
+        AlgorithmFamily::Ec => {
+            if *oid != OID_KEY_TYPE_EC_PUBLIC_KEY {
+                return Err(format!("{alg:?} needs an EC key, this is {oid}"));
+            }
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok());
+            let wanted = if alg == Algorithm::ES256 { OID_EC_P256 } else { OID_NIST_EC_P384 };
+            if curve.as_ref() != Some(&wanted) {
+                return Err(format!("{alg:?} needs a key on curve {wanted}"));
+            }
+            Ok(DecodingKey::from_ec_der(bits))
+        }
+        AlgorithmFamily::Ed => {
+            if *oid != OID_SIG_ED25519 || bits.len() != 32 {
+                return Err("EdDSA needs an Ed25519 key".into());
+            }
+            Ok(DecodingKey::from_ed_der(bits))
+        }
+        AlgorithmFamily::Hmac => Err("HMAC keys take a secret, not a public key".into()),
+    }
+}
