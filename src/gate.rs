@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::cache::{Cached, Credential, SessionCache};
 use crate::config::Org;
 use crate::flows::{self, login, Exchange};
 use crate::metrics::{AuthMethod, AuthResult, Outcome};
@@ -15,7 +16,7 @@ use crate::token::{self, Delivery};
 
 pub enum Verdict {
     /// Proxy it; with an identity to inject, or none on a public path.
-    Pass(Option<Identity>),
+    Pass(Option<Arc<Identity>>),
     Answer(Reply),
 }
 
@@ -57,7 +58,7 @@ pub async fn check(x: &mut Exchange<'_>) -> Verdict {
     Verdict::Answer(unauthenticated(x, &org))
 }
 
-fn proxied(x: &mut Exchange, identity: Identity) -> Verdict {
+fn proxied(x: &mut Exchange, identity: Arc<Identity>) -> Verdict {
     x.outcome = Outcome::Proxied;
     Verdict::Pass(Some(identity))
 }
@@ -92,15 +93,37 @@ fn unauthenticated(x: &mut Exchange, org: &Org) -> Reply {
 pub async fn bearer_identity(
     x: &mut Exchange<'_>,
     org: Option<&Arc<Org>>,
-) -> Option<Option<Identity>> {
+) -> Option<Option<Arc<Identity>>> {
     let org = org.filter(|o| o.accept_bearer)?;
     let token = bearer_token(x.req)?;
+    let cache = &x.shared.cache;
+    let key = SessionCache::key(Credential::Bearer, token);
+    let version = org.keys.version();
+    if let Some(hit) = cache.get(&key, x.now) {
+        if hit.keys_version == version && hit.identity.org == org.name {
+            x.auth = Some((AuthMethod::Bearer, AuthResult::Ok));
+            return Some(Some(hit.identity.clone()));
+        }
+    }
     let result = token::verify_fresh(token, org, x.config, x.now, Delivery::Header, 0).await;
     x.auth = Some((
         AuthMethod::Bearer,
         result.as_ref().map_or_else(|r| r.result(), |_| AuthResult::Ok),
     ));
-    Some(result.ok().map(|v| v.identity))
+    let verified = match result {
+        Ok(v) => v,
+        Err(_) => return Some(None),
+    };
+    let identity = Arc::new(verified.identity);
+    cache.insert(
+        key,
+        Cached {
+            identity: identity.clone(),
+            until: verified.exp.saturating_add(org.leeway as i64),
+            keys_version: org.keys.version(),
+        },
+    );
+    Some(Some(identity))
 }
 
 /// `?access_token=` (the org's `accept_query_token`) on any URL: a session
@@ -138,14 +161,14 @@ fn without_param(path: &str, query: &str, param: &str) -> String {
 
 /// The session cookie's identity, if it opens, has not expired, was not
 /// revoked and belongs to `org` (any org when `None`).
-pub async fn cookie_identity(x: &mut Exchange<'_>, org: Option<&Org>) -> Option<Identity> {
+pub async fn cookie_identity(x: &mut Exchange<'_>, org: Option<&Org>) -> Option<Arc<Identity>> {
     let settings = &x.config.session;
     let mut seen = false;
     let mut verdict = AuthResult::Malformed;
     let mut found = None;
     for value in cookie_values(&x.req.headers, &settings.cookie_name) {
         seen = true;
-        let Some(identity) = open_json::<Identity>(&settings.key, &settings.cookie_name, value) else {
+        let Some(identity) = open_cookie(x, value) else {
             continue;
         };
         verdict = judge(x, &identity, org);
@@ -165,6 +188,28 @@ pub async fn cookie_identity(x: &mut Exchange<'_>, org: Option<&Org>) -> Option<
         x.auth = Some((AuthMethod::Cookie, verdict));
     }
     found
+}
+
+/// The identity sealed in a session cookie value: from the cache, or opened
+/// (one AEAD decryption) and cached until the session ends.
+fn open_cookie(x: &Exchange, value: &str) -> Option<Arc<Identity>> {
+    let settings = &x.config.session;
+    let key = SessionCache::key(Credential::Cookie(settings.fingerprint), value);
+    if let Some(hit) = x.shared.cache.get(&key, x.now) {
+        return Some(hit.identity.clone());
+    }
+    let identity = Arc::new(open_json::<Identity>(&settings.key, &settings.cookie_name, value)?);
+    if identity.expires_at > x.now {
+        x.shared.cache.insert(
+            key,
+            Cached {
+                identity: identity.clone(),
+                until: identity.expires_at,
+                keys_version: 0,
+            },
+        );
+    }
+    Some(identity)
 }
 
 fn judge(x: &Exchange, identity: &Identity, org: Option<&Org>) -> AuthResult {

@@ -5,6 +5,7 @@
 //! service and the admin service, and runs them until a signal stops them.
 
 pub mod admin;
+pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod flows;

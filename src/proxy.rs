@@ -41,7 +41,7 @@ pub struct RequestCtx {
     request_id: String,
     started: Instant,
     org: Option<Arc<Org>>,
-    identity: Option<Identity>,
+    identity: Option<Arc<Identity>>,
     outcome: Outcome,
     auth: Option<(AuthMethod, AuthResult)>,
     client_ip: Option<IpAddr>,

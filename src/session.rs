@@ -157,6 +157,7 @@ mod tests {
             ttl: 900,
             secure,
             cache_max_entries: 10,
+            fingerprint: 1,
         }
     }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::cache::SessionCache;
 use crate::config::Config;
 use crate::replay::ReplayStore;
 
@@ -12,6 +13,8 @@ pub struct Shared {
     /// The current config snapshot; a request keeps the one it started with.
     pub config: ArcSwap<Config>,
     pub replay: Box<dyn ReplayStore>,
+    /// Validated credentials; sized once, at start.
+    pub cache: SessionCache,
     /// Requests in flight, so that shutdown can wait for them.
     pub inflight: Arc<AtomicUsize>,
     /// Successful config loads, the first included.
@@ -24,6 +27,7 @@ impl Shared {
     pub fn new(config: Config, replay: Box<dyn ReplayStore>) -> Self {
         crate::metrics::set_generation(1);
         Shared {
+            cache: SessionCache::new(config.session.cache_max_entries),
             config: ArcSwap::from_pointee(config),
             replay,
             inflight: Arc::new(AtomicUsize::new(0)),

@@ -61,6 +61,8 @@ pub struct SessionSettings {
     pub ttl: u64,
     pub secure: bool,
     pub cache_max_entries: u64,
+    /// Identifies the session secret without revealing it.
+    pub fingerprint: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

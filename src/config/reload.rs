@@ -208,6 +208,9 @@ fn warn_about_restart_only_changes(old: &Config, new: &Config) {
     if old.threads != new.threads {
         tracing::warn!("threads changed: takes effect after a restart");
     }
+    if old.session.cache_max_entries != new.session.cache_max_entries {
+        tracing::warn!("session.cache_max_entries changed: takes effect after a restart");
+    }
     if old.replay_store != new.replay_store {
         tracing::warn!("replay_store changed: takes effect after a restart");
     }

@@ -315,7 +315,16 @@ fn session(
         ttl: raw.ttl.map_or(DEFAULT_TTL, ConfigDuration::secs),
         secure,
         cache_max_entries: raw.cache_max_entries.unwrap_or(100_000),
+        fingerprint: secret_fingerprint(secret.expose()),
     })
+}
+
+fn secret_fingerprint(secret: &[u8]) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest([b"ssogate-session-fingerprint".as_slice(), secret].concat());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
 }
 
 fn is_cookie_name(name: &str) -> bool {
