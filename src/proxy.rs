@@ -46,6 +46,9 @@ pub struct RequestCtx {
     auth: Option<(AuthMethod, AuthResult)>,
     client_ip: Option<IpAddr>,
     trusted_peer: bool,
+    /// When the request left for the app, and how long its head took back.
+    upstream_sent: Option<Instant>,
+    upstream_time: Option<Duration>,
     _inflight: InflightGuard,
 }
 
@@ -64,6 +67,8 @@ impl ProxyHttp for Gateway {
             auth: None,
             client_ip: None,
             trusted_peer: false,
+            upstream_sent: None,
+            upstream_time: None,
             _inflight: InflightGuard::new(&self.shared.inflight),
         }
     }
@@ -103,6 +108,17 @@ impl ProxyHttp for Gateway {
         }
         strip_own_cookies(upstream, &ctx.config);
         set_forwarded(upstream, ctx)?;
+        ctx.upstream_sent = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        _response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        ctx.upstream_time = ctx.upstream_sent.map(|t| t.elapsed());
         Ok(())
     }
 
@@ -186,6 +202,7 @@ impl ProxyHttp for Gateway {
             auth_result = ctx.auth.map(|(_, r)| r.label()),
             principal = ctx.identity.as_ref().map(|i| i.principal.as_str()),
             client = ctx.client_ip.map(|ip| ip.to_string()),
+            upstream_ms = ctx.upstream_time.map(|d| d.as_secs_f64() * 1000.0),
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             error = e.map(|e| e.etype().as_str()),
         );
