@@ -30,7 +30,12 @@ pub struct SessionCache {
 struct UntilExpiry;
 
 impl moka::Expiry<CacheKey, Arc<Cached>> for UntilExpiry {
-    fn expire_after_create(&self, _key: &CacheKey, value: &Arc<Cached>, _now: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _key: &CacheKey,
+        value: &Arc<Cached>,
+        _now: Instant,
+    ) -> Option<Duration> {
         let left = value.until.saturating_sub(crate::clock::now());
         Some(Duration::from_secs(left.max(0) as u64))
     }

@@ -12,7 +12,7 @@ use crate::replay;
 use crate::reply::Reply;
 use crate::request::bearer_token;
 use crate::session::{cookie_values, open_json, Identity};
-use crate::token::{self, Delivery};
+use crate::token::{self, Delivery, Policy};
 
 pub enum Verdict {
     /// Proxy it; with an identity to inject, or none on a public path.
@@ -105,10 +105,13 @@ pub async fn bearer_identity(
             return Some(Some(hit.identity.clone()));
         }
     }
-    let result = token::verify_fresh(token, org, x.config, x.now, Delivery::Header, 0).await;
+    let policy = Policy::new(org, x.config, x.now, Delivery::Header);
+    let result = token::verify_fresh(token, &policy).await;
     x.auth = Some((
         AuthMethod::Bearer,
-        result.as_ref().map_or_else(|r| r.result(), |_| AuthResult::Ok),
+        result
+            .as_ref()
+            .map_or_else(|r| r.result(), |_| AuthResult::Ok),
     ));
     let verified = match result {
         Ok(v) => v,
@@ -149,7 +152,8 @@ fn without_param(path: &str, query: &str, param: &str) -> String {
         .split('&')
         .filter(|pair| {
             let name = pair.split('=').next().unwrap_or_default();
-            !name.is_empty() && url::form_urlencoded::parse(name.as_bytes()).all(|(n, _)| n != param)
+            !name.is_empty()
+                && url::form_urlencoded::parse(name.as_bytes()).all(|(n, _)| n != param)
         })
         .collect();
     if kept.is_empty() {
@@ -198,7 +202,11 @@ fn open_cookie(x: &Exchange, value: &str) -> Option<Arc<Identity>> {
     if let Some(hit) = x.shared.cache.get(&key, x.now) {
         return Some(hit.identity.clone());
     }
-    let identity = Arc::new(open_json::<Identity>(&settings.key, &settings.cookie_name, value)?);
+    let identity = Arc::new(open_json::<Identity>(
+        &settings.key,
+        &settings.cookie_name,
+        value,
+    )?);
     if identity.expires_at > x.now {
         x.shared.cache.insert(
             key,
@@ -245,9 +253,15 @@ mod tests {
 
     #[test]
     fn query_token_is_removed_and_the_rest_kept() {
-        assert_eq!(without_param("/a", "access_token=x&b=1&c", "access_token"), "/a?b=1&c");
+        assert_eq!(
+            without_param("/a", "access_token=x&b=1&c", "access_token"),
+            "/a?b=1&c"
+        );
         assert_eq!(without_param("/a", "access_token=x", "access_token"), "/a");
-        assert_eq!(without_param("/a", "b=1&access%5Ftoken=x", "access_token"), "/a?b=1");
+        assert_eq!(
+            without_param("/a", "b=1&access%5Ftoken=x", "access_token"),
+            "/a?b=1"
+        );
     }
 
     #[test]

@@ -56,13 +56,20 @@ pub enum ServeError {
 pub fn serve(config: Config) -> Result<(), ServeError> {
     let config_path = config.file.clone();
     // pingora retries a busy port for 30 s; an operator wants to know now.
-    for (field, addr) in [("listen", config.listen), ("admin_listen", config.admin_listen)] {
-        TcpListener::bind(addr).map_err(|source| ServeError::Bind { field, addr, source })?;
+    for (field, addr) in [
+        ("listen", config.listen),
+        ("admin_listen", config.admin_listen),
+    ] {
+        TcpListener::bind(addr).map_err(|source| ServeError::Bind {
+            field,
+            addr,
+            source,
+        })?;
     }
     let replay: Box<dyn replay::ReplayStore> = match &config.replay_store {
-        ReplayStoreSpec::Memory | ReplayStoreSpec::Redis(_) => Box::new(replay::MemoryStore::new(
-            1_000_000,
-        )),
+        ReplayStoreSpec::Memory | ReplayStoreSpec::Redis(_) => {
+            Box::new(replay::MemoryStore::new(1_000_000))
+        }
     };
     for warning in &config.warnings {
         tracing::warn!("{warning}");

@@ -172,7 +172,8 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
                 "Time from the request head to the end of the response.",
             )
             .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
             ]),
             &["org"],
         ))),
@@ -337,9 +338,9 @@ mod tests {
         ] {
             assert!(text.contains(name), "{name} missing");
         }
-        assert!(text.contains(
-            r#"ssogate_auth_total{method="callback",org="unit",result="replay"} 1"#
-        ));
+        assert!(
+            text.contains(r#"ssogate_auth_total{method="callback",org="unit",result="replay"} 1"#)
+        );
         assert!(text.contains(r#"ssogate_requests_total{org="unit",outcome="proxied"} 1"#));
     }
 }

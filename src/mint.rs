@@ -37,7 +37,10 @@ pub fn mint(config: &Config, req: &MintRequest, now: i64) -> Result<String, Mint
         .org(req.org)
         .ok_or_else(|| MintError::UnknownOrg(req.org.to_owned()))?;
     let mut claims = Map::new();
-    claims.insert(org.principal_claim.clone(), Value::from(req.sub.unwrap_or("user")));
+    claims.insert(
+        org.principal_claim.clone(),
+        Value::from(req.sub.unwrap_or("user")),
+    );
     for pair in req.claims {
         let (name, value) = pair
             .split_once('=')
@@ -50,10 +53,14 @@ pub fn mint(config: &Config, req: &MintRequest, now: i64) -> Result<String, Mint
         claims.insert(org_claim.clone(), Value::from(org.name.clone()));
     }
     if let Some(issuer) = &org.issuer {
-        claims.entry("iss").or_insert_with(|| Value::from(issuer.clone()));
+        claims
+            .entry("iss")
+            .or_insert_with(|| Value::from(issuer.clone()));
     }
     if let Some(aud) = org.audience.first() {
-        claims.entry("aud").or_insert_with(|| Value::from(aud.clone()));
+        claims
+            .entry("aud")
+            .or_insert_with(|| Value::from(aud.clone()));
     }
     claims.insert("iat".into(), Value::from(now));
     claims.insert("exp".into(), Value::from(now + req.ttl_secs as i64));
@@ -64,15 +71,17 @@ pub fn mint(config: &Config, req: &MintRequest, now: i64) -> Result<String, Mint
             let pem = std::fs::read(path)
                 .map_err(|e| MintError::ReadKey(path.display().to_string(), e))?;
             let mut last_error = "no asymmetric key configured".to_owned();
-            let found = org.keys.iter().filter(|k| !keys::is_hmac(k.alg)).find_map(|k| {
-                match keys::encoding_key_from_pem(k.alg, &pem) {
+            let found = org
+                .keys
+                .iter()
+                .filter(|k| !keys::is_hmac(k.alg))
+                .find_map(|k| match keys::encoding_key_from_pem(k.alg, &pem) {
                     Ok(enc) => Some((header_for(k), enc)),
                     Err(e) => {
                         last_error = e;
                         None
                     }
-                }
-            });
+                });
             found.ok_or_else(|| MintError::KeyMismatch(org.name.clone(), last_error))?
         }
         None => {
@@ -80,7 +89,11 @@ pub fn mint(config: &Config, req: &MintRequest, now: i64) -> Result<String, Mint
                 .keys
                 .first_hmac()
                 .ok_or_else(|| MintError::NoHmacKey(org.name.clone()))?;
-            let secret = k.hmac_secret.as_ref().map(|s| s.expose()).unwrap_or_default();
+            let secret = k
+                .hmac_secret
+                .as_ref()
+                .map(|s| s.expose())
+                .unwrap_or_default();
             (header_for(k), EncodingKey::from_secret(secret))
         }
     };

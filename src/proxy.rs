@@ -49,6 +49,7 @@ pub struct RequestCtx {
     /// When the request left for the app, and how long its head took back.
     upstream_sent: Option<Instant>,
     upstream_time: Option<Duration>,
+    ambiguous_framing: bool,
     _inflight: InflightGuard,
 }
 
@@ -69,11 +70,22 @@ impl ProxyHttp for Gateway {
             trusted_peer: false,
             upstream_sent: None,
             upstream_time: None,
+            ambiguous_framing: false,
             _inflight: InflightGuard::new(&self.shared.inflight),
         }
     }
 
-    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<bool> {
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<bool> {
+        if request::is_ambiguous_framing(session) {
+            // The body's end is unknowable: never read another request
+            // from this connection.
+            ctx.ambiguous_framing = true;
+            session.set_keepalive(None);
+        }
         let reply = self.decide(session, ctx).await;
         match reply {
             None => Ok(false),
@@ -85,7 +97,11 @@ impl ProxyHttp for Gateway {
         }
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, ctx: &mut RequestCtx) -> pingora::Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<Box<HttpPeer>> {
         let upstream = ctx
             .org
             .as_ref()
@@ -131,7 +147,12 @@ impl ProxyHttp for Gateway {
         apply_framing_policy(response, ctx.org.as_deref())
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut RequestCtx) -> FailToProxy {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
             _ => match e.esource() {
@@ -149,7 +170,11 @@ impl ProxyHttp for Gateway {
                 .headers
                 .get("sec-fetch-mode")
                 .is_some_and(|m| m.as_bytes() == b"navigate");
-            let error = if code >= 500 { "upstream_unavailable" } else { "bad_request" };
+            let error = if code >= 500 {
+                "upstream_unavailable"
+            } else {
+                "bad_request"
+            };
             let reply = Reply::error(code, error, &ctx.request_id, navigation);
             if let Err(e) = reply.write(session, &[]).await {
                 tracing::debug!(request_id = %ctx.request_id, error = %e, "could not send the error page");
@@ -175,7 +200,8 @@ impl ProxyHttp for Gateway {
             None => metrics::unrouted(),
         };
         if let Some(e) = e {
-            if matches!(outcome, Outcome::Proxied | Outcome::Public) || status >= 500 || status == 0 {
+            if matches!(outcome, Outcome::Proxied | Outcome::Public) || status >= 500 || status == 0
+            {
                 outcome = Outcome::Error;
             }
             if e.esource() == &ErrorSource::Upstream {
@@ -214,7 +240,10 @@ impl Gateway {
     /// answer ssogate gives itself.
     async fn decide(&self, session: &mut Session, ctx: &mut RequestCtx) -> Option<Reply> {
         let config = ctx.config.clone();
-        ctx.client_ip = session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip());
+        ctx.client_ip = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
         let req = session.req_header();
         let facts = Facts::of(req, &config, ctx.client_ip);
         ctx.trusted_peer = facts.trusted;
@@ -229,7 +258,7 @@ impl Gateway {
             auth: None,
             outcome: Outcome::Error,
         };
-        let reply = if request::is_ambiguous_framing(req) {
+        let reply = if ctx.ambiguous_framing {
             Some(x.error(400, "ambiguous_framing"))
         } else if x.facts.host.is_some_and(|h| !request::is_valid_host(h)) {
             Some(x.error(400, "bad_host"))
@@ -281,7 +310,9 @@ fn strip_identity_headers(upstream: &mut RequestHeader, stripped: &[String]) {
             let name = name.as_str();
             stripped.iter().any(|s| {
                 s.len() == name.len()
-                    && s.bytes().zip(name.bytes()).all(|(a, b)| a == if b == b'_' { b'-' } else { b })
+                    && s.bytes()
+                        .zip(name.bytes())
+                        .all(|(a, b)| a == if b == b'_' { b'-' } else { b })
             })
         })
         .cloned()
@@ -291,7 +322,11 @@ fn strip_identity_headers(upstream: &mut RequestHeader, stripped: &[String]) {
     }
 }
 
-fn inject_identity(upstream: &mut RequestHeader, config: &Config, identity: &Identity) -> pingora::Result<()> {
+fn inject_identity(
+    upstream: &mut RequestHeader,
+    config: &Config,
+    identity: &Identity,
+) -> pingora::Result<()> {
     for header in &config.identity_headers {
         let value = match &header.source {
             ClaimSource::Principal => Some(identity.principal.clone()),
@@ -384,7 +419,9 @@ fn apply_framing_policy(response: &mut ResponseHeader, org: Option<&Org>) -> pin
         .iter()
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .collect();
-    let has_frame_ancestors = policies.iter().any(|p| directives(p).any(is_frame_ancestors));
+    let has_frame_ancestors = policies
+        .iter()
+        .any(|p| directives(p).any(is_frame_ancestors));
     let Some(org) = embeddable else {
         if !has_frame_ancestors {
             set_policies(response, policies, "frame-ancestors 'self'")?;
@@ -417,7 +454,11 @@ fn is_frame_ancestors(directive: &str) -> bool {
 
 /// Rewrites the CSP headers, `directive` added to the first (or to a new
 /// header when the app sent none). Policies left empty are dropped.
-fn set_policies(response: &mut ResponseHeader, policies: Vec<String>, directive: &str) -> pingora::Result<()> {
+fn set_policies(
+    response: &mut ResponseHeader,
+    policies: Vec<String>,
+    directive: &str,
+) -> pingora::Result<()> {
     response.remove_header(&CONTENT_SECURITY_POLICY);
     let mut first = true;
     for policy in policies.into_iter().filter(|p| !p.trim().is_empty()) {
@@ -437,7 +478,10 @@ fn set_policies(response: &mut ResponseHeader, policies: Vec<String>, directive:
 
 /// ssogate's own pages get the same framing policy as the app's.
 fn framing_headers_for_own_reply(org: Option<&Org>) -> [(http::HeaderName, String); 1] {
-    let policy = org.map_or_else(|| "frame-ancestors 'self'".to_owned(), |o| o.frame_ancestors.clone());
+    let policy = org.map_or_else(
+        || "frame-ancestors 'self'".to_owned(),
+        |o| o.frame_ancestors.clone(),
+    );
     [(CONTENT_SECURITY_POLICY, policy)]
 }
 
@@ -473,7 +517,10 @@ mod tests {
     #[test]
     fn frame_ancestors_is_replaced_for_embeddable_orgs() {
         assert_eq!(
-            csp_after(&["default-src 'self'; frame-ancestors 'none'"], Some("https://portal.example")),
+            csp_after(
+                &["default-src 'self'; frame-ancestors 'none'"],
+                Some("https://portal.example")
+            ),
             vec!["default-src 'self'; frame-ancestors 'self' https://portal.example"]
         );
         assert_eq!(
@@ -501,7 +548,10 @@ mod tests {
         req.append_header("x_auth_request_user", "b").unwrap();
         req.append_header("X-AUTH-REQUEST-EMAIL", "c").unwrap();
         req.append_header("x-other", "d").unwrap();
-        let stripped = vec!["x-auth-request-user".to_owned(), "x-auth-request-email".to_owned()];
+        let stripped = vec![
+            "x-auth-request-user".to_owned(),
+            "x-auth-request-email".to_owned(),
+        ];
         strip_identity_headers(&mut req, &stripped);
         let names: Vec<_> = req.headers.keys().map(|k| k.as_str().to_owned()).collect();
         assert_eq!(names, vec!["x-other"]);

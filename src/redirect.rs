@@ -105,7 +105,13 @@ mod tests {
 
     #[test]
     fn ordinary_paths_are_kept() {
-        for good in ["/", "/ok?x=1", "/a/b#frag", "/reports?q=a%20b", "/%E2%82%AC"] {
+        for good in [
+            "/",
+            "/ok?x=1",
+            "/a/b#frag",
+            "/reports?q=a%20b",
+            "/%E2%82%AC",
+        ] {
             assert!(is_safe_return_path(good), "{good:?} refused");
         }
         assert_eq!(safe_or(Some("//evil.com"), "/home"), "/home");
@@ -120,6 +126,9 @@ mod tests {
             "https://portal.example/sso?x=1&a=%2Fp%3Fq%3D1%26r&b=%C3%A9#top"
         );
         let plain = url::Url::parse("https://portal.example/sso").unwrap();
-        assert_eq!(append_query(&plain, &[("a", "1")]), "https://portal.example/sso?a=1");
+        assert_eq!(
+            append_query(&plain, &[("a", "1")]),
+            "https://portal.example/sso?a=1"
+        );
     }
 }

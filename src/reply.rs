@@ -70,7 +70,11 @@ impl Reply {
     /// Writes the reply. Every response of ssogate's own may carry a fresh
     /// cookie or sit on a URL that carried a token: never cached, never
     /// leaking the URL through `Referer`.
-    pub async fn write(self, session: &mut Session, extra: &[(HeaderName, String)]) -> pingora::Result<()> {
+    pub async fn write(
+        self,
+        session: &mut Session,
+        extra: &[(HeaderName, String)],
+    ) -> pingora::Result<()> {
         let mut head = ResponseHeader::build(self.status, Some(self.headers.len() + 5))?;
         for (name, value) in self.headers.into_iter().chain(extra.iter().cloned()) {
             head.append_header(name, value)?;
@@ -80,7 +84,9 @@ impl Reply {
         head.insert_header("x-content-type-options", "nosniff")?;
         head.set_content_length(self.body.len())?;
         let head_only = self.body.is_empty() || session.req_header().method == http::Method::HEAD;
-        session.write_response_header(Box::new(head), head_only).await?;
+        session
+            .write_response_header(Box::new(head), head_only)
+            .await?;
         if !head_only {
             session.write_response_body(Some(self.body), true).await?;
         }

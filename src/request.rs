@@ -21,7 +21,8 @@ pub struct Facts<'a> {
 
 impl<'a> Facts<'a> {
     pub fn of(req: &'a RequestHeader, config: &Config, client_ip: Option<IpAddr>) -> Self {
-        let trusted = client_ip.is_some_and(|ip| config.trusted_proxies.iter().any(|n| n.contains(&ip)));
+        let trusted =
+            client_ip.is_some_and(|ip| config.trusted_proxies.iter().any(|n| n.contains(&ip)));
         Facts {
             path: req.uri.path(),
             query: req.uri.query(),
@@ -82,8 +83,39 @@ fn is_navigation(req: &RequestHeader) -> bool {
 
 /// Both framings at once is the classic way to smuggle a second request
 /// past a gate; refuse it before anything else looks at the request.
-pub fn is_ambiguous_framing(req: &RequestHeader) -> bool {
-    req.headers.contains_key(CONTENT_LENGTH) && req.headers.contains_key(TRANSFER_ENCODING)
+/// pingora quietly drops `Content-Length` when `Transfer-Encoding` is
+/// present, so the head as the client sent it is what is judged.
+pub fn is_ambiguous_framing(session: &pingora::proxy::Session) -> bool {
+    let req = session.req_header();
+    if !req.headers.contains_key(TRANSFER_ENCODING) {
+        return false;
+    }
+    req.headers.contains_key(CONTENT_LENGTH)
+        || session
+            .as_http1()
+            .is_some_and(|h1| has_raw_header(&h1.get_headers_raw_bytes(), b"content-length"))
+}
+
+/// Whether a raw HTTP/1 head has a header line named `name`.
+fn has_raw_header(head: &[u8], name: &[u8]) -> bool {
+    head.split(|b| *b == b'\n').skip(1).any(|line| {
+        line.iter()
+            .position(|b| *b == b':')
+            .is_some_and(|colon| line[..colon].trim_ascii().eq_ignore_ascii_case(name))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn raw_header_lines_are_found_in_any_case() {
+        let head = b"POST / HTTP/1.1\r\nHost: a\r\ncontent-LENGTH: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(super::has_raw_header(head, b"content-length"));
+        assert!(!super::has_raw_header(
+            b"GET /content-length: HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"content-length"
+        ));
+    }
 }
 
 pub fn bearer_token(req: &RequestHeader) -> Option<&str> {
@@ -122,7 +154,11 @@ pub fn public_base(config: &Config, req: &RequestHeader, facts: &Facts) -> Optio
 /// The scheme the client used, as a well-behaved proxy reports it upstream.
 pub fn client_scheme<'a>(config: &Config, req: &'a RequestHeader, trusted: bool) -> &'a str {
     if trusted {
-        if let Some(p) = req.headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()) {
+        if let Some(p) = req
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+        {
             if p == "http" || p == "https" {
                 return p;
             }

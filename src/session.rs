@@ -35,13 +35,9 @@ impl Identity {
     /// A claim as a header value: arrays joined with `,`.
     pub fn claim_text(&self, name: &str) -> Option<String> {
         match self.claims.get(name)? {
-            Value::Array(items) => Some(
-                items
-                    .iter()
-                    .map(scalar_text)
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
+            Value::Array(items) => {
+                Some(items.iter().map(scalar_text).collect::<Vec<_>>().join(","))
+            }
             other => Some(scalar_text(other)),
         }
     }
@@ -119,10 +115,16 @@ pub enum SealError {
 }
 
 /// The `Set-Cookie` value of a new session.
-pub fn session_cookie(settings: &SessionSettings, identity: &Identity) -> Result<String, SealError> {
+pub fn session_cookie(
+    settings: &SessionSettings,
+    identity: &Identity,
+) -> Result<String, SealError> {
     let name = &settings.cookie_name;
     let sealed = seal_json(&settings.key, name, identity).ok_or(SealError::Seal)?;
-    let max_age = identity.expires_at.saturating_sub(identity.issued_at).max(0) as u64;
+    let max_age = identity
+        .expires_at
+        .saturating_sub(identity.issued_at)
+        .max(0) as u64;
     let header = set_cookie(settings, name, &sealed, max_age);
     if header.len() > MAX_COOKIE_BYTES {
         return Err(SealError::TooLarge(header.len()));
@@ -132,7 +134,11 @@ pub fn session_cookie(settings: &SessionSettings, identity: &Identity) -> Result
 
 /// Opens the request's session cookie, if any value of it opens and has not
 /// expired. Which org it may serve is the caller's check.
-pub fn read_session(settings: &SessionSettings, headers: &http::HeaderMap, now: i64) -> Option<Identity> {
+pub fn read_session(
+    settings: &SessionSettings,
+    headers: &http::HeaderMap,
+    now: i64,
+) -> Option<Identity> {
     cookie_values(headers, &settings.cookie_name)
         .filter_map(|v| open_json::<Identity>(&settings.key, &settings.cookie_name, v))
         .find(|id| id.expires_at > now && !id.session_id.is_empty())

@@ -81,16 +81,37 @@ struct JoseHeader {
     crit: Option<Value>,
 }
 
-/// Verifies `token` for `org` at time `now` (unix seconds). The session it
-/// would create lives `ttl` seconds; a Bearer identity lives until `exp`.
-pub fn verify(
-    token: &str,
-    org: &Org,
-    config: &Config,
-    now: i64,
-    delivery: Delivery,
-    ttl: u64,
-) -> Result<Verified, Rejection> {
+/// What a token is judged against.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy<'a> {
+    pub org: &'a Org,
+    /// The claims identity headers read (`Config::mapped_claims`).
+    pub mapped_claims: &'a [String],
+    /// Unix seconds.
+    pub now: i64,
+    pub delivery: Delivery,
+    /// Lifetime of the session a URL-delivered token creates; a Bearer
+    /// identity lives until the token's `exp`.
+    pub session_ttl: u64,
+}
+
+impl<'a> Policy<'a> {
+    pub fn new(org: &'a Org, config: &'a Config, now: i64, delivery: Delivery) -> Self {
+        Policy {
+            org,
+            mapped_claims: &config.mapped_claims,
+            now,
+            delivery,
+            session_ttl: org.session_ttl,
+        }
+    }
+}
+
+/// Verifies `token` under `policy`.
+pub fn verify(token: &str, policy: &Policy) -> Result<Verified, Rejection> {
+    let Policy {
+        org, now, delivery, ..
+    } = *policy;
     if !org.enabled {
         return Err(Rejection::Disabled);
     }
@@ -99,7 +120,7 @@ pub fn verify(
     check_audience(&claims, org)?;
     check_org(&claims, org)?;
     let principal = principal(&claims, &org.principal_claim)?;
-    let mapped = mapped_claims(&claims, &config.mapped_claims)?;
+    let mapped = mapped_claims(&claims, policy.mapped_claims)?;
     let jti = match claims.get("jti") {
         None => None,
         Some(Value::String(j)) if !j.is_empty() && j.len() <= 256 => Some(j.clone()),
@@ -107,7 +128,7 @@ pub fn verify(
     };
     let expires_at = match delivery {
         Delivery::Header => times.exp,
-        Delivery::Url => now.saturating_add(ttl as i64),
+        Delivery::Url => now.saturating_add(policy.session_ttl as i64),
     };
     Ok(Verified {
         identity: Identity {
@@ -126,22 +147,16 @@ pub fn verify(
 /// [`verify`], and when the token names a `kid` no key has, one refetch of
 /// the org's remote key sets (rate-limited there) before the verdict: this is
 /// how an IdP's key rotation is picked up without a failed login.
-pub async fn verify_fresh(
-    token: &str,
-    org: &Org,
-    config: &Config,
-    now: i64,
-    delivery: Delivery,
-    ttl: u64,
-) -> Result<Verified, Rejection> {
-    match verify(token, org, config, now, delivery, ttl) {
-        Err(Rejection::UnknownKid) if !org.keys.remotes().is_empty() => {
+pub async fn verify_fresh(token: &str, policy: &Policy<'_>) -> Result<Verified, Rejection> {
+    let remotes = policy.org.keys.remotes();
+    match verify(token, policy) {
+        Err(Rejection::UnknownKid) if !remotes.is_empty() => {
             let mut refreshed = false;
-            for remote in org.keys.remotes() {
+            for remote in remotes {
                 refreshed |= remote.refetch_for_unknown_kid().await;
             }
             if refreshed {
-                verify(token, org, config, now, delivery, ttl)
+                verify(token, policy)
             } else {
                 Err(Rejection::UnknownKid)
             }
@@ -170,22 +185,37 @@ fn verify_signature(token: &str, org: &Org) -> Result<Map<String, Value>, Reject
         return Err(Rejection::Malformed);
     }
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
-    let verdict = org.keys.find_candidate(header.kid.as_deref(), alg, |key| {
-        match jsonwebtoken::crypto::verify(signature_b64, signing_input.as_bytes(), &key.key, alg) {
-            Ok(true) => Some(Ok(())),
-            Ok(false) => None,
-            Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::Base64(_)) => {
-                Some(Err(Rejection::Malformed))
-            }
-            Err(_) => None,
-        }
-    });
+    let verdict =
+        org.keys.find_candidate(
+            header.kid.as_deref(),
+            alg,
+            |key| match jsonwebtoken::crypto::verify(
+                signature_b64,
+                signing_input.as_bytes(),
+                &key.key,
+                alg,
+            ) {
+                Ok(true) => Some(Ok(())),
+                Ok(false) => None,
+                Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::Base64(_)) => {
+                    Some(Err(Rejection::Malformed))
+                }
+                Err(_) => None,
+            },
+        );
     match verdict {
         Some(Ok(())) => {}
         Some(Err(rejection)) => return Err(rejection),
         None => {
-            let unknown = header.kid.as_deref().is_some_and(|kid| !org.keys.knows_kid(kid));
-            return Err(if unknown { Rejection::UnknownKid } else { Rejection::BadSignature });
+            let unknown = header
+                .kid
+                .as_deref()
+                .is_some_and(|kid| !org.keys.knows_kid(kid));
+            return Err(if unknown {
+                Rejection::UnknownKid
+            } else {
+                Rejection::BadSignature
+            });
         }
     }
     let StrictObject(claims) = decode_json(payload_b64)?;
@@ -240,7 +270,11 @@ fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<i64>, 
         None => Ok(None),
         Some(Value::Number(n)) => n
             .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f.floor() as i64))
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite())
+                    .map(|f| f.floor() as i64)
+            })
             .map(Some)
             .ok_or(Rejection::BadClaims),
         Some(_) => Err(Rejection::BadClaims),

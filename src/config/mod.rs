@@ -68,7 +68,14 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, FieldError> {
                 field = format!("{field}.{key}");
             }
         }
-        FieldError::new(if field == "." { "(top level)".into() } else { field }, message)
+        FieldError::new(
+            if field == "." {
+                "(top level)".into()
+            } else {
+                field
+            },
+            message,
+        )
     })?;
     validate::validate(raw, file)
 }

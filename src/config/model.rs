@@ -149,7 +149,9 @@ impl Config {
     }
 
     pub fn is_public(&self, path: &str) -> bool {
-        self.public_paths.iter().any(|p| path.starts_with(p.as_str()))
+        self.public_paths
+            .iter()
+            .any(|p| path.starts_with(p.as_str()))
     }
 
     /// Whether `path` is one of ssogate's own endpoints; returns the part

@@ -203,7 +203,9 @@ fn fingerprint(config: &Config) -> [u8; 32] {
 
 fn warn_about_restart_only_changes(old: &Config, new: &Config) {
     if old.listen != new.listen || old.admin_listen != new.admin_listen {
-        tracing::warn!("listen/admin_listen changed: the new addresses take effect after a restart");
+        tracing::warn!(
+            "listen/admin_listen changed: the new addresses take effect after a restart"
+        );
     }
     if old.threads != new.threads {
         tracing::warn!("threads changed: takes effect after a restart");

@@ -39,6 +39,27 @@ pub enum SecretOrigin {
     Env(String),
 }
 
+/// What loading learned besides values: the files to watch for changes
+/// and what `check` should warn about.
+#[derive(Debug, Default)]
+pub struct Provenance {
+    pub files: Vec<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+impl Provenance {
+    /// Records where the secret of `field` came from.
+    pub fn note(&mut self, origin: &SecretOrigin, field: &str) {
+        match origin {
+            SecretOrigin::File(path) => self.files.push(path.clone()),
+            SecretOrigin::Inline => self.warnings.push(format!(
+                "{field}: the secret is written inline; in production read it from `{field}_file` (a mounted Secret)"
+            )),
+            SecretOrigin::Env(_) => {}
+        }
+    }
+}
+
 pub struct SecretSpec<'a> {
     /// YAML path of the inline form, e.g. `session.secret`.
     pub field: String,
@@ -51,7 +72,11 @@ impl SecretSpec<'_> {
     /// Resolves the one form given. `base` is the config file's directory,
     /// against which relative file paths are taken.
     pub fn resolve(&self, base: &Path) -> Result<Option<(Secret, SecretOrigin)>, FieldError> {
-        let given = [self.inline.is_some(), self.file.is_some(), self.env.is_some()];
+        let given = [
+            self.inline.is_some(),
+            self.file.is_some(),
+            self.env.is_some(),
+        ];
         match given.iter().filter(|g| **g).count() {
             0 => return Ok(None),
             1 => {}
@@ -66,7 +91,10 @@ impl SecretSpec<'_> {
             }
         }
         if let Some(value) = self.inline {
-            return Ok(Some((Secret(value.as_bytes().to_vec()), SecretOrigin::Inline)));
+            return Ok(Some((
+                Secret(value.as_bytes().to_vec()),
+                SecretOrigin::Inline,
+            )));
         }
         if let Some(path) = self.file {
             let field = format!("{}_file", self.field);
@@ -74,7 +102,10 @@ impl SecretSpec<'_> {
             let bytes = std::fs::read(&full).map_err(|e| {
                 FieldError::new(&field, format!("cannot read {}: {e}", full.display()))
             })?;
-            return Ok(Some((Secret(strip_newline(bytes)), SecretOrigin::File(full))));
+            return Ok(Some((
+                Secret(strip_newline(bytes)),
+                SecretOrigin::File(full),
+            )));
         }
         if let Some(var) = self.env {
             let field = format!("{}_env", self.field);
@@ -82,7 +113,10 @@ impl SecretSpec<'_> {
                 FieldError::new(&field, format!("environment variable {var} is not set"))
             })?;
             let bytes = value.into_encoded_bytes();
-            return Ok(Some((Secret(strip_newline(bytes)), SecretOrigin::Env(var.to_owned()))));
+            return Ok(Some((
+                Secret(strip_newline(bytes)),
+                SecretOrigin::Env(var.to_owned()),
+            )));
         }
         Ok(None)
     }
@@ -91,7 +125,10 @@ impl SecretSpec<'_> {
         self.resolve(base)?.ok_or_else(|| {
             FieldError::new(
                 &self.field,
-                format!("missing: give `{0}_file`, `{0}_env` or `{0}`", leaf(&self.field)),
+                format!(
+                    "missing: give `{0}_file`, `{0}_env` or `{0}`",
+                    leaf(&self.field)
+                ),
             )
         })
     }

@@ -12,9 +12,9 @@ use ipnet::IpNet;
 use super::duration::ConfigDuration;
 use super::model::*;
 use super::raw::*;
-use super::secret::{SecretOrigin, SecretSpec};
+use super::secret::{Provenance, SecretSpec};
 use super::FieldError;
-use crate::keys::{self, KeyProvenance, KeySet};
+use crate::keys::{self, KeyDigest, KeySet};
 use crate::metrics::OrgMetrics;
 use crate::redirect;
 
@@ -23,8 +23,10 @@ const MIN_SESSION_SECRET: usize = 32;
 
 pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, FieldError> {
     let base = file.parent().unwrap_or(Path::new("."));
-    let mut files = vec![file.to_path_buf()];
-    let mut warnings = Vec::new();
+    let mut provenance = Provenance {
+        files: vec![file.to_path_buf()],
+        warnings: Vec::new(),
+    };
 
     let listen = socket_addr("listen", raw.listen.as_deref().unwrap_or("0.0.0.0:8080"))?;
     let admin_listen = socket_addr(
@@ -57,7 +59,7 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, FieldError> {
     for (i, p) in raw.public_paths.iter().enumerate() {
         absolute_path(&format!("public_paths[{i}]"), p)?;
     }
-    let session = session(&raw.session, base, &mut files, &mut warnings)?;
+    let session = session(&raw.session, base, &mut provenance)?;
     let replay_store = replay_store(raw.replay_store.as_deref().unwrap_or("memory"))?;
     let identity_headers = identity_headers(raw.identity_headers)?;
     let stripped_headers = identity_headers
@@ -81,21 +83,16 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, FieldError> {
     for (name, raw_org) in raw.organizations {
         let field = format!("organizations.{name}");
         let index = orgs.len();
-        let org = org(
-            &name,
-            raw_org,
-            &field,
-            session.ttl,
-            base,
-            &mut files,
-            &mut warnings,
-        )?;
+        let org = org(&name, raw_org, &field, session.ttl, base, &mut provenance)?;
         for (i, host) in org.hosts.iter().enumerate() {
             if let Some(prev) = hosts.insert(host.clone(), index) {
                 let other: &Arc<Org> = &orgs[prev];
                 return Err(FieldError::new(
                     format!("{field}.hosts[{i}]"),
-                    format!("host `{host}` is already routed to organization `{}`", other.name),
+                    format!(
+                        "host `{host}` is already routed to organization `{}`",
+                        other.name
+                    ),
                 ));
             }
         }
@@ -139,8 +136,8 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, FieldError> {
         default_org,
         hosts,
         paths,
-        files,
-        warnings,
+        files: provenance.files,
+        warnings: provenance.warnings,
     })
 }
 
@@ -268,8 +265,7 @@ fn absolute_path(field: &str, text: &str) -> Result<(), FieldError> {
 fn session(
     raw: &RawSession,
     base: &Path,
-    files: &mut Vec<std::path::PathBuf>,
-    warnings: &mut Vec<String>,
+    provenance: &mut Provenance,
 ) -> Result<SessionSettings, FieldError> {
     let spec = SecretSpec {
         field: "session.secret".into(),
@@ -278,7 +274,7 @@ fn session(
         env: raw.secret_env.as_deref(),
     };
     let (secret, origin) = spec.require(base)?;
-    note_secret(&origin, &spec.field, files, warnings);
+    provenance.note(&origin, &spec.field);
     if secret.len() < MIN_SESSION_SECRET {
         return Err(FieldError::new(
             keys::origin_field(&spec.field, &origin),
@@ -334,23 +330,6 @@ fn is_cookie_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-fn note_secret(
-    origin: &SecretOrigin,
-    field: &str,
-    files: &mut Vec<std::path::PathBuf>,
-    warnings: &mut Vec<String>,
-) {
-    match origin {
-        SecretOrigin::File(path) => files.push(path.clone()),
-        SecretOrigin::Inline => warnings.push(inline_warning(field)),
-        SecretOrigin::Env(_) => {}
-    }
-}
-
-fn inline_warning(field: &str) -> String {
-    format!("{field}: the secret is written inline; in production read it from `{field}_file` (a mounted Secret)")
-}
-
 fn replay_store(text: &str) -> Result<ReplayStoreSpec, FieldError> {
     if text == "memory" {
         return Ok(ReplayStoreSpec::Memory);
@@ -378,9 +357,19 @@ fn identity_headers(
         let field = format!("identity_headers.{name}");
         let header = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| FieldError::new(&field, format!("`{name}` is not a header name")))?;
-        let protected = ["host", "cookie", "authorization", "content-length", "transfer-encoding", "connection"];
+        let protected = [
+            "host",
+            "cookie",
+            "authorization",
+            "content-length",
+            "transfer-encoding",
+            "connection",
+        ];
         if protected.contains(&header.as_str()) {
-            return Err(FieldError::new(&field, format!("`{name}` cannot carry identity")));
+            return Err(FieldError::new(
+                &field,
+                format!("`{name}` cannot carry identity"),
+            ));
         }
         out.push(IdentityHeader {
             name: header,
@@ -429,15 +418,13 @@ fn is_org_name(name: &str) -> bool {
         && name != "_none"
 }
 
-#[allow(clippy::too_many_arguments)]
 fn org(
     name: &str,
     raw: RawOrg,
     field: &str,
     default_ttl: u64,
     base: &Path,
-    files: &mut Vec<std::path::PathBuf>,
-    warnings: &mut Vec<String>,
+    provenance: &mut Provenance,
 ) -> Result<Org, FieldError> {
     if !is_org_name(name) {
         return Err(FieldError::new(
@@ -453,7 +440,12 @@ fn org(
             normalize_host(h)
                 .filter(|h| !h.contains(['/', ' ', '?', '#']))
                 .map(str::to_ascii_lowercase)
-                .ok_or_else(|| FieldError::new(format!("{field}.hosts[{i}]"), format!("`{h}` is not a host name")))
+                .ok_or_else(|| {
+                    FieldError::new(
+                        format!("{field}.hosts[{i}]"),
+                        format!("`{h}` is not a host name"),
+                    )
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
     for (i, p) in raw.paths.iter().enumerate() {
@@ -493,26 +485,31 @@ fn org(
             "an organization needs at least one key",
         ));
     }
-    let mut provenance = KeyProvenance::default();
+    let mut digest = KeyDigest::default();
     let mut keys = Vec::new();
     let mut remotes = Vec::new();
     for (i, key) in raw.keys.iter().enumerate() {
-        match keys::load_key(key, &format!("{field}.keys[{i}]"), base, &mut provenance)? {
+        let key_field = format!("{field}.keys[{i}]");
+        match keys::load_key(key, &key_field, base, provenance, &mut digest)? {
             keys::Loaded::Static(k) => keys.extend(k),
             keys::Loaded::Remote(r) => remotes.push(r),
         }
     }
-    let fingerprint = provenance.fingerprint();
-    files.extend(provenance.files);
-    warnings.extend(provenance.inline_secret_fields.iter().map(|f| inline_warning(f)));
-    warnings.extend(provenance.warnings);
 
     let principal_claim = raw.principal_claim.unwrap_or_else(|| "sub".into());
     if principal_claim.is_empty() {
-        return Err(FieldError::new(format!("{field}.principal_claim"), "must not be empty"));
+        return Err(FieldError::new(
+            format!("{field}.principal_claim"),
+            "must not be empty",
+        ));
     }
     let accept_query_token = match raw.accept_query_token {
-        Some(p) if p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) => {
+        Some(p)
+            if p.is_empty()
+                || !p
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) =>
+        {
             return Err(FieldError::new(
                 format!("{field}.accept_query_token"),
                 format!("`{p}` is not a query parameter name"),
@@ -522,7 +519,7 @@ fn org(
     };
     let code_flow = raw
         .code_flow
-        .map(|c| code_flow(c, &format!("{field}.code_flow"), base, files, warnings))
+        .map(|c| code_flow(c, &format!("{field}.code_flow"), base, provenance))
         .transpose()?;
     let upstream = raw
         .upstream
@@ -540,7 +537,7 @@ fn org(
         logout_url,
         allowed_origins,
         frame_ancestors,
-        keys: KeySet::new(keys, remotes, fingerprint),
+        keys: KeySet::new(keys, remotes, digest.finish()),
         issuer: raw.issuer,
         audience: raw.audience.map(OneOrMany::into_vec).unwrap_or_default(),
         leeway: raw.leeway.map_or(30, ConfigDuration::secs),
@@ -560,8 +557,7 @@ fn code_flow(
     raw: RawCodeFlow,
     field: &str,
     base: &Path,
-    files: &mut Vec<std::path::PathBuf>,
-    warnings: &mut Vec<String>,
+    provenance: &mut Provenance,
 ) -> Result<CodeFlow, FieldError> {
     if raw.client_id.is_empty() || raw.client_id.contains(':') {
         return Err(FieldError::new(
@@ -576,9 +572,12 @@ fn code_flow(
         env: raw.client_secret_env.as_deref(),
     };
     let (client_secret, origin) = spec.require(base)?;
-    note_secret(&origin, &spec.field, files, warnings);
+    provenance.note(&origin, &spec.field);
     if client_secret.is_empty() {
-        return Err(FieldError::new(keys::origin_field(&spec.field, &origin), "is empty"));
+        return Err(FieldError::new(
+            keys::origin_field(&spec.field, &origin),
+            "is empty",
+        ));
     }
     Ok(CodeFlow {
         client_id: raw.client_id,

@@ -10,7 +10,7 @@ use crate::replay;
 use crate::reply::Reply;
 use crate::request::query_param;
 use crate::session::{random_id, session_cookie};
-use crate::token::{self, Delivery, Rejection};
+use crate::token::{self, Delivery, Policy, Rejection};
 
 /// `GET /_sso/callback?token=JWT[&state=N]`.
 pub async fn callback(x: &mut Exchange<'_>) -> Reply {
@@ -101,13 +101,19 @@ pub async fn establish_session(
         x.auth = Some((method, AuthResult::Disabled));
         return x.error(403, "organization_disabled");
     }
-    let verified = match token::verify_fresh(token, org, x.config, x.now, Delivery::Url, org.session_ttl).await {
+    let policy = Policy::new(org, x.config, x.now, Delivery::Url);
+    let verified = match token::verify_fresh(token, &policy).await {
         Ok(v) => v,
         Err(rejection) => return x.refused(method, rejection.result()),
     };
     if let Some(jti) = &verified.jti {
         let until = verified.exp.saturating_add(org.leeway as i64);
-        match x.shared.replay.spend(&replay::jti_key(&org.name, jti), until).await {
+        match x
+            .shared
+            .replay
+            .spend(&replay::jti_key(&org.name, jti), until)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => return x.refused(method, Rejection::Replay.result()),
             Err(e) => {

@@ -10,7 +10,7 @@ use crate::metrics::Outcome;
 use crate::redirect::{append_query, safe_or};
 use crate::reply::Reply;
 use crate::request::public_base;
-use crate::session::{open_json, random_id, seal_json, set_cookie, cookie_values, clear_cookie};
+use crate::session::{clear_cookie, cookie_values, open_json, random_id, seal_json, set_cookie};
 
 /// How long a login may take between redirect and callback.
 pub const STATE_TTL: i64 = 600;
@@ -106,9 +106,9 @@ fn pending_logins(x: &Exchange) -> Vec<Pending> {
 /// the `Set-Cookie` that stores what is left (or clears the cookie).
 pub fn take_pending(x: &Exchange, nonce: &str) -> Option<(Pending, String)> {
     let mut pending = pending_logins(x);
-    let index = pending.iter().position(|p| {
-        subtle::ConstantTimeEq::ct_eq(p.nonce.as_bytes(), nonce.as_bytes()).into()
-    })?;
+    let index = pending
+        .iter()
+        .position(|p| subtle::ConstantTimeEq::ct_eq(p.nonce.as_bytes(), nonce.as_bytes()).into())?;
     let found = pending.remove(index);
     let settings = &x.config.session;
     let name = &settings.state_cookie_name;

@@ -46,6 +46,19 @@ impl Exchange<'_> {
 /// Answers a request to `reserved_prefix` + `tail`.
 pub async fn handle(x: &mut Exchange<'_>, tail: &str) -> Reply {
     x.outcome = Outcome::Internal;
+    // A disabled org answers 403 to everything, its own endpoints included,
+    // so that it can never loop through a login.
+    if let Some(org) = x
+        .config
+        .route_by_host(x.facts.host)
+        .and_then(|i| x.config.orgs.get(i))
+    {
+        if !org.enabled {
+            x.org = Some(org.clone());
+            x.outcome = Outcome::Forbidden;
+            return x.error(403, "organization_disabled");
+        }
+    }
     let method = &x.req.method;
     let get = method == http::Method::GET || method == http::Method::HEAD;
     match tail {

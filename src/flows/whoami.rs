@@ -17,7 +17,9 @@ pub async fn whoami(x: &mut Exchange<'_>) -> Reply {
         .cloned();
     x.org = routed.clone();
     // A Bearer token needs an org to pick its keys: default_org will do.
-    let bearer_org = routed.clone().or_else(|| x.config.route(x.facts.host, "/").cloned());
+    let bearer_org = routed
+        .clone()
+        .or_else(|| x.config.route(x.facts.host, "/").cloned());
     let found = match gate::bearer_identity(x, bearer_org.as_ref()).await {
         Some(result) => result.map(|id| (id, AuthMethod::Bearer)),
         None => gate::cookie_identity(x, routed.as_deref())

@@ -48,7 +48,11 @@ pub fn parse(json: &[u8], pinned: Option<Algorithm>) -> Result<Vec<VerifyKey>, S
         }
     }
     if keys.is_empty() {
-        let why = if skipped.is_empty() { "no signing keys".to_owned() } else { skipped.join("; ") };
+        let why = if skipped.is_empty() {
+            "no signing keys".to_owned()
+        } else {
+            skipped.join("; ")
+        };
         return Err(format!("the JWKS has no usable key ({why})"));
     }
     Ok(keys)
@@ -60,7 +64,9 @@ fn key_from_jwk(jwk: &Jwk, pinned: Option<Algorithm>) -> Result<Option<VerifyKey
     }
     let natural = match &jwk.algorithm {
         AlgorithmParameters::RSA(rsa) => {
-            let n = URL_SAFE_NO_PAD.decode(&rsa.n).map_err(|_| "bad RSA modulus")?;
+            let n = URL_SAFE_NO_PAD
+                .decode(&rsa.n)
+                .map_err(|_| "bad RSA modulus")?;
             let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
             if bits < super::spki::MIN_RSA_BITS {
                 return Err(format!("RSA key of {bits} bits is too small"));
@@ -126,7 +132,9 @@ pub struct RemoteJwks {
 
 impl std::fmt::Debug for RemoteJwks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RemoteJwks").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("RemoteJwks")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -134,7 +142,11 @@ impl RemoteJwks {
     /// Fetches once, now. On failure the last good set of this URL (from an
     /// earlier config) serves; without one the set starts empty and the
     /// refresher retries. The error, if any, is returned for `check`.
-    pub fn load(url: String, refresh: Duration, pinned: Option<Algorithm>) -> (Arc<Self>, Option<String>) {
+    pub fn load(
+        url: String,
+        refresh: Duration,
+        pinned: Option<Algorithm>,
+    ) -> (Arc<Self>, Option<String>) {
         let previous = LAST_GOOD
             .lock()
             .ok()
@@ -148,7 +160,9 @@ impl RemoteJwks {
             state: Mutex::new(FetchState::default()),
             fetched: tokio::sync::watch::Sender::new(0),
         });
-        let error = remote.begin().and_then(|()| remote.fetch_and_finish().err());
+        let error = remote
+            .begin()
+            .and_then(|()| remote.fetch_and_finish().err());
         (remote, error)
     }
 
@@ -163,8 +177,14 @@ impl RemoteJwks {
 
     /// Whether the periodic refresh is due.
     pub fn due(&self) -> bool {
-        let Ok(state) = self.state.lock() else { return false };
-        let wait = if state.last_ok { self.refresh } else { RETRY_AFTER_FAILURE };
+        let Ok(state) = self.state.lock() else {
+            return false;
+        };
+        let wait = if state.last_ok {
+            self.refresh
+        } else {
+            RETRY_AFTER_FAILURE
+        };
         !state.in_flight && state.last_attempt.is_none_or(|t| t.elapsed() >= wait)
     }
 
@@ -217,10 +237,15 @@ impl RemoteJwks {
     pub async fn refetch_for_unknown_kid(self: &Arc<Self>) -> bool {
         let mut done = self.fetched.subscribe();
         let start = {
-            let Ok(mut state) = self.state.lock() else { return false };
+            let Ok(mut state) = self.state.lock() else {
+                return false;
+            };
             if state.in_flight {
                 false
-            } else if state.last_unknown_kid.is_some_and(|t| t.elapsed() < UNKNOWN_KID_INTERVAL) {
+            } else if state
+                .last_unknown_kid
+                .is_some_and(|t| t.elapsed() < UNKNOWN_KID_INTERVAL)
+            {
                 return false;
             } else {
                 state.in_flight = true;
@@ -232,7 +257,10 @@ impl RemoteJwks {
             let me = self.clone();
             tokio::task::spawn_blocking(move || me.fetch_and_finish());
         }
-        matches!(tokio::time::timeout(UNKNOWN_KID_WAIT, done.changed()).await, Ok(Ok(())))
+        matches!(
+            tokio::time::timeout(UNKNOWN_KID_WAIT, done.changed()).await,
+            Ok(Ok(()))
+        )
     }
 }
 
@@ -271,6 +299,9 @@ mod tests {
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0].kid.as_deref(), Some("s"));
         assert_eq!(keys[0].alg, Algorithm::ES256);
-        assert!(parse(json, Some(Algorithm::RS256)).is_err(), "pinned alg filters everything out");
+        assert!(
+            parse(json, Some(Algorithm::RS256)).is_err(),
+            "pinned alg filters everything out"
+        );
     }
 }

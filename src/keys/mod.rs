@@ -14,7 +14,7 @@ use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
 use sha2::{Digest, Sha256};
 
 use crate::config::raw::RawKey;
-use crate::config::secret::{Secret, SecretOrigin, SecretSpec};
+use crate::config::secret::{Provenance, Secret, SecretOrigin, SecretSpec};
 use crate::config::FieldError;
 use jwks::RemoteJwks;
 
@@ -65,7 +65,11 @@ pub struct KeySet {
 
 impl KeySet {
     pub fn new(keys: Vec<VerifyKey>, remotes: Vec<Arc<RemoteJwks>>, fingerprint: u64) -> Self {
-        KeySet { keys, remotes, fingerprint }
+        KeySet {
+            keys,
+            remotes,
+            fingerprint,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -80,7 +84,12 @@ impl KeySet {
         alg: Algorithm,
         mut f: impl FnMut(&VerifyKey) -> Option<R>,
     ) -> Option<R> {
-        if let Some(r) = self.keys.iter().filter(|k| k.is_candidate(kid, alg)).find_map(&mut f) {
+        if let Some(r) = self
+            .keys
+            .iter()
+            .filter(|k| k.is_candidate(kid, alg))
+            .find_map(&mut f)
+        {
             return Some(r);
         }
         self.remotes.iter().find_map(|remote| {
@@ -123,27 +132,23 @@ impl KeySet {
     }
 }
 
-/// What loading keys taught the config: files to watch, inline secrets and
-/// unreachable key sets to warn about.
+/// A digest of the static key material of one org, so that cached
+/// validations die when a key changes.
 #[derive(Debug, Default)]
-pub struct KeyProvenance {
-    pub files: Vec<PathBuf>,
-    pub inline_secret_fields: Vec<String>,
-    pub warnings: Vec<String>,
-    digest: Sha256,
-}
+pub struct KeyDigest(Sha256);
 
-impl KeyProvenance {
-    pub fn fingerprint(&self) -> u64 {
-        let digest = self.digest.clone().finalize();
+impl KeyDigest {
+    pub fn finish(self) -> u64 {
+        let digest = self.0.finalize();
         let mut first = [0u8; 8];
         first.copy_from_slice(&digest[..8]);
         u64::from_le_bytes(first)
     }
 
     fn material(&mut self, alg: Algorithm, kid: Option<&str>, bytes: &[u8]) {
-        self.digest.update(format!("{alg:?}/{}/{}:", kid.unwrap_or(""), bytes.len()));
-        self.digest.update(bytes);
+        self.0
+            .update(format!("{alg:?}/{}/{}:", kid.unwrap_or(""), bytes.len()));
+        self.0.update(bytes);
     }
 }
 
@@ -186,7 +191,8 @@ pub fn load_key(
     raw: &RawKey,
     field: &str,
     base: &Path,
-    provenance: &mut KeyProvenance,
+    provenance: &mut Provenance,
+    digest: &mut KeyDigest,
 ) -> Result<Loaded, FieldError> {
     let sources = [
         raw.secret.is_some() || raw.secret_file.is_some() || raw.secret_env.is_some(),
@@ -217,20 +223,30 @@ pub fn load_key(
         None => None,
     };
     let extras = [
-        ("password", raw.password.is_some() || raw.password_file.is_some() || raw.password_env.is_some()),
+        (
+            "password",
+            raw.password.is_some() || raw.password_file.is_some() || raw.password_env.is_some(),
+        ),
         ("alias", raw.alias.is_some()),
     ];
     if raw.pkcs12_file.is_none() {
         if let Some((name, _)) = extras.iter().find(|(_, given)| *given) {
-            return Err(FieldError::new(format!("{field}.{name}"), "only a pkcs12_file key takes it"));
+            return Err(FieldError::new(
+                format!("{field}.{name}"),
+                "only a pkcs12_file key takes it",
+            ));
         }
     }
     if raw.refresh.is_some() && raw.jwks_url.is_none() {
-        return Err(FieldError::new(format!("{field}.refresh"), "only a jwks_url key takes it"));
+        return Err(FieldError::new(
+            format!("{field}.refresh"),
+            "only a jwks_url key takes it",
+        ));
     }
 
     if sources[0] {
-        return load_hmac(raw, alg, field, base, provenance).map(|k| Loaded::Static(vec![k]));
+        return load_hmac(raw, alg, field, base, provenance, digest)
+            .map(|k| Loaded::Static(vec![k]));
     }
     if let Some(url) = &raw.jwks_url {
         return Ok(load_remote(raw, alg, url, field, provenance));
@@ -241,7 +257,7 @@ pub fn load_key(
         let (full, bytes) = read_key_file(base, path, &file_field, provenance)?;
         let keys = jwks::parse(&bytes, alg)
             .map_err(|e| FieldError::new(&file_field, format!("{}: {e}", full.display())))?;
-        provenance.material(alg.unwrap_or(Algorithm::RS256), raw.kid.as_deref(), &bytes);
+        digest.material(alg.unwrap_or(Algorithm::RS256), raw.kid.as_deref(), &bytes);
         return Ok(Loaded::Static(keys));
     }
     let alg = require_alg(alg, field)?;
@@ -256,7 +272,7 @@ pub fn load_key(
         let (full, pem) = read_key_file(base, path, &file_field, provenance)?;
         let found = spki::from_pem(alg, &pem, allow_expired)
             .map_err(|e| FieldError::new(&file_field, format!("{}: {e}", full.display())))?;
-        provenance.material(alg, raw.kid.as_deref(), &pem);
+        digest.material(alg, raw.kid.as_deref(), &pem);
         (file_field, found)
     } else {
         let path = raw.pkcs12_file.as_deref().unwrap_or(Path::new(""));
@@ -270,16 +286,19 @@ pub fn load_key(
         };
         let password = match spec.resolve(base)? {
             Some((secret, origin)) => {
-                note_origin(&origin, &spec.field, provenance);
+                provenance.note(&origin, &spec.field);
                 String::from_utf8(secret.expose().to_vec()).map_err(|_| {
-                    FieldError::new(origin_field(&spec.field, &origin), "the password is not UTF-8")
+                    FieldError::new(
+                        origin_field(&spec.field, &origin),
+                        "the password is not UTF-8",
+                    )
                 })?
             }
             None => String::new(),
         };
         let found = pkcs12::public_key(alg, &data, &password, raw.alias.as_deref(), allow_expired)
             .map_err(|e| FieldError::new(&file_field, format!("{}: {e}", full.display())))?;
-        provenance.material(alg, raw.kid.as_deref(), &data);
+        digest.material(alg, raw.kid.as_deref(), &data);
         (file_field, found)
     };
     if let Some(subject) = &found.subject {
@@ -298,14 +317,14 @@ fn load_remote(
     alg: Option<Algorithm>,
     url: &str,
     field: &str,
-    provenance: &mut KeyProvenance,
+    provenance: &mut Provenance,
 ) -> Loaded {
     let refresh = raw.refresh.map_or(DEFAULT_JWKS_REFRESH, |d| d.0);
     let (remote, error) = RemoteJwks::load(url.to_owned(), refresh, alg);
     if let Some(e) = error {
-        provenance
-            .warnings
-            .push(format!("{field}.jwks_url: cannot fetch {url} now ({e}); retrying in the background"));
+        provenance.warnings.push(format!(
+            "{field}.jwks_url: cannot fetch {url} now ({e}); retrying in the background"
+        ));
     }
     Loaded::Remote(remote)
 }
@@ -314,7 +333,7 @@ fn read_key_file(
     base: &Path,
     path: &Path,
     field: &str,
-    provenance: &mut KeyProvenance,
+    provenance: &mut Provenance,
 ) -> Result<(PathBuf, Vec<u8>), FieldError> {
     let full = base.join(path);
     let bytes = std::fs::read(&full)
@@ -337,7 +356,8 @@ fn load_hmac(
     alg: Option<Algorithm>,
     field: &str,
     base: &Path,
-    provenance: &mut KeyProvenance,
+    provenance: &mut Provenance,
+    digest: &mut KeyDigest,
 ) -> Result<VerifyKey, FieldError> {
     let alg = require_alg(alg, field)?;
     if !is_hmac(alg) {
@@ -353,7 +373,7 @@ fn load_hmac(
         env: raw.secret_env.as_deref(),
     };
     let (secret, origin) = spec.require(base)?;
-    note_origin(&origin, &spec.field, provenance);
+    provenance.note(&origin, &spec.field);
     if secret.len() < MIN_HMAC_SECRET {
         return Err(FieldError::new(
             origin_field(&spec.field, &origin),
@@ -363,7 +383,7 @@ fn load_hmac(
             ),
         ));
     }
-    provenance.material(alg, raw.kid.as_deref(), secret.expose());
+    digest.material(alg, raw.kid.as_deref(), secret.expose());
     Ok(VerifyKey {
         kid: raw.kid.clone(),
         alg,
@@ -383,14 +403,6 @@ pub fn encoding_key_from_pem(alg: Algorithm, pem: &[u8]) -> Result<EncodingKey, 
         }
     };
     result.map_err(|e| e.to_string())
-}
-
-fn note_origin(origin: &SecretOrigin, field: &str, provenance: &mut KeyProvenance) {
-    match origin {
-        SecretOrigin::File(path) => provenance.files.push(path.clone()),
-        SecretOrigin::Inline => provenance.inline_secret_fields.push(field.to_owned()),
-        SecretOrigin::Env(_) => {}
-    }
 }
 
 /// The YAML path of the form actually used (`…secret_file`, `…secret_env`
@@ -444,7 +456,10 @@ mod tests {
             });
             seen
         };
-        assert_eq!(kids(Some("a"), Algorithm::HS256), vec![Some("a".into()), None]);
+        assert_eq!(
+            kids(Some("a"), Algorithm::HS256),
+            vec![Some("a".into()), None]
+        );
         assert_eq!(kids(Some("b"), Algorithm::HS256), vec![None]);
         assert_eq!(kids(None, Algorithm::HS512), vec![Some("b".into())]);
         assert!(kids(Some("zz"), Algorithm::RS256).is_empty());

@@ -17,9 +17,10 @@ pub fn public_key(
     alias: Option<&str>,
     allow_expired: bool,
 ) -> Result<Found, String> {
-    let store = KeyStore::from_pkcs12(data, password, Pkcs12ImportPolicy::Relaxed).map_err(|e| {
-        format!("cannot open the keystore (wrong password, or not a PKCS#12 file): {e}")
-    })?;
+    let store =
+        KeyStore::from_pkcs12(data, password, Pkcs12ImportPolicy::Relaxed).map_err(|e| {
+            format!("cannot open the keystore (wrong password, or not a PKCS#12 file): {e}")
+        })?;
     let aliases = || {
         store
             .entries()
@@ -29,7 +30,10 @@ pub fn public_key(
     };
     let entry = match alias {
         Some(alias) => store.entry(alias).ok_or_else(|| {
-            format!("no entry with alias `{alias}`; the keystore has {}", aliases())
+            format!(
+                "no entry with alias `{alias}`; the keystore has {}",
+                aliases()
+            )
         })?,
         None => {
             let mut entries = store.entries();
@@ -47,7 +51,9 @@ pub fn public_key(
             .ok_or("the key entry has no certificate")?
             .as_der(),
         KeyStoreEntry::Certificate(cert) => cert.as_der(),
-        KeyStoreEntry::Secret(_) => return Err("the entry is a secret key, not a certificate".into()),
+        KeyStoreEntry::Secret(_) => {
+            return Err("the entry is a secret key, not a certificate".into())
+        }
     };
     spki::from_certificate_der(alg, der, allow_expired)
 }

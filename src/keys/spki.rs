@@ -2,7 +2,10 @@
 //! algorithm the config pins (key type, curve, RSA size, certificate dates).
 
 use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey};
-use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_PKCS1_RSAENCRYPTION, OID_NIST_EC_P384, OID_SIG_ED25519};
+use x509_parser::oid_registry::{
+    OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_NIST_EC_P384, OID_PKCS1_RSAENCRYPTION,
+    OID_SIG_ED25519,
+};
 use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
@@ -26,13 +29,19 @@ pub fn from_pem(alg: Algorithm, pem: &[u8], allow_expired: bool) -> Result<Found
             "PUBLIC KEY" => {
                 let (_, spki) = SubjectPublicKeyInfo::from_der(&block.contents)
                     .map_err(|e| format!("bad public key: {e}"))?;
-                return Ok(Found { key: from_spki(alg, &spki)?, subject: None });
+                return Ok(Found {
+                    key: from_spki(alg, &spki)?,
+                    subject: None,
+                });
             }
             "RSA PUBLIC KEY" => {
                 if alg.family() != AlgorithmFamily::Rsa {
                     return Err(format!("an RSA key cannot verify {alg:?}"));
                 }
-                return Ok(Found { key: DecodingKey::from_rsa_der(&block.contents), subject: None });
+                return Ok(Found {
+                    key: DecodingKey::from_rsa_der(&block.contents),
+                    subject: None,
+                });
             }
             "CERTIFICATE" => return from_certificate_der(alg, &block.contents, allow_expired),
             _ => continue,
@@ -43,7 +52,11 @@ pub fn from_pem(alg: Algorithm, pem: &[u8], allow_expired: bool) -> Result<Found
 
 /// The public key of a DER certificate, refused when the certificate is not
 /// valid now (unless `allow_expired`).
-pub fn from_certificate_der(alg: Algorithm, der: &[u8], allow_expired: bool) -> Result<Found, String> {
+pub fn from_certificate_der(
+    alg: Algorithm,
+    der: &[u8],
+    allow_expired: bool,
+) -> Result<Found, String> {
     let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("bad certificate: {e}"))?;
     let subject = cert.subject().to_string();
     let validity = cert.validity();
@@ -74,7 +87,9 @@ pub fn from_spki(alg: Algorithm, spki: &SubjectPublicKeyInfo) -> Result<Decoding
                 _ => return Err("malformed RSA key".into()),
             };
             if size < MIN_RSA_BITS {
-                return Err(format!("RSA key of {size} bits; at least {MIN_RSA_BITS} are required"));
+                return Err(format!(
+                    "RSA key of {size} bits; at least {MIN_RSA_BITS} are required"
+                ));
             }
             Ok(DecodingKey::from_rsa_der(bits))
         }
@@ -87,7 +102,11 @@ pub fn from_spki(alg: Algorithm, spki: &SubjectPublicKeyInfo) -> Result<Decoding
                 .parameters
                 .as_ref()
                 .and_then(|p| p.as_oid().ok());
-            let wanted = if alg == Algorithm::ES256 { OID_EC_P256 } else { OID_NIST_EC_P384 };
+            let wanted = if alg == Algorithm::ES256 {
+                OID_EC_P256
+            } else {
+                OID_NIST_EC_P384
+            };
             if curve.as_ref() != Some(&wanted) {
                 return Err(format!("{alg:?} needs a key on curve {wanted}"));
             }
