@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use ssogate::logging::{self, LogFormat};
 
 #[derive(Parser)]
-#[command(name = "ssogate", version, about = "JWT single-sign-on sidecar: logs users in for an unmodified app")]
+#[command(
+    name = "ssogate",
+    version,
+    about = "JWT single-sign-on sidecar: logs users in for an unmodified app"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -51,16 +55,27 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
-    let path = cli.config.clone().unwrap_or_else(|| PathBuf::from("config.yaml"));
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("config.yaml"));
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(&path, cli.log_format),
         Command::Check => check(&path),
-        Command::Mint { org, sub, claims, ttl, key } => {
-            mint(&path, &org, sub.as_deref(), &claims, &ttl, key.as_deref())
-        }
+        Command::Mint {
+            org,
+            sub,
+            claims,
+            ttl,
+            key,
+        } => mint(&path, &org, sub.as_deref(), &claims, &ttl, key.as_deref()),
     }
 }
 
@@ -125,7 +140,13 @@ fn mint(
             return ExitCode::from(1);
         }
     };
-    let request = ssogate::mint::MintRequest { org, sub, claims, ttl_secs, key };
+    let request = ssogate::mint::MintRequest {
+        org,
+        sub,
+        claims,
+        ttl_secs,
+        key,
+    };
     match ssogate::mint::mint(&config, &request, ssogate::clock::now()) {
         Ok(token) => {
             println!("{token}");
