@@ -240,6 +240,19 @@ impl Gateway {
     /// answer ssogate gives itself.
     async fn decide(&self, session: &mut Session, ctx: &mut RequestCtx) -> Option<Reply> {
         let config = ctx.config.clone();
+        let takes_body = config.reserved_tail(session.req_header().uri.path()) == Some("/code")
+            && session.req_header().method == http::Method::POST;
+        let body = if takes_body {
+            match request::read_body(session, MAX_BODY_BYTES).await {
+                Ok(body) => body,
+                Err(status) => {
+                    ctx.outcome = Outcome::Internal;
+                    return Some(Reply::error(status, "bad_body", &ctx.request_id, false));
+                }
+            }
+        } else {
+            bytes::Bytes::new()
+        };
         ctx.client_ip = session
             .client_addr()
             .and_then(|a| a.as_inet())
@@ -254,6 +267,7 @@ impl Gateway {
             facts,
             request_id: &ctx.request_id,
             now: clock::now(),
+            body,
             org: None,
             auth: None,
             outcome: Outcome::Error,
@@ -282,6 +296,9 @@ impl Gateway {
         reply
     }
 }
+
+/// The only body ssogate reads itself is the code endpoint's JSON.
+const MAX_BODY_BYTES: usize = 64 * 1024;
 
 fn new_request_id() -> String {
     let bytes: [u8; 8] = rand::random();

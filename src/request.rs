@@ -96,6 +96,27 @@ pub fn is_ambiguous_framing(session: &pingora::proxy::Session) -> bool {
             .is_some_and(|h1| has_raw_header(&h1.get_headers_raw_bytes(), b"content-length"))
 }
 
+/// Reads the whole request body, up to `limit` bytes; the error is the
+/// status to answer (413 too large, 400 unreadable).
+pub async fn read_body(
+    session: &mut pingora::proxy::Session,
+    limit: usize,
+) -> Result<bytes::Bytes, u16> {
+    let mut body = bytes::BytesMut::new();
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(413);
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body.freeze()),
+            Err(_) => return Err(400),
+        }
+    }
+}
+
 /// Whether a raw HTTP/1 head has a header line named `name`.
 fn has_raw_header(head: &[u8], name: &[u8]) -> bool {
     head.split(|b| *b == b'\n').skip(1).any(|line| {

@@ -1,6 +1,8 @@
 //! ssogate's own endpoints under `reserved_prefix`, one module per flow.
 
+mod bridge;
 mod callback;
+mod code;
 pub mod login;
 mod logout;
 mod whoami;
@@ -26,6 +28,8 @@ pub struct Exchange<'a> {
     pub facts: Facts<'a>,
     pub request_id: &'a str,
     pub now: i64,
+    /// The request body, read only for endpoints that take one.
+    pub body: bytes::Bytes,
     pub org: Option<Arc<Org>>,
     pub auth: Option<(AuthMethod, AuthResult)>,
     pub outcome: Outcome,
@@ -67,9 +71,14 @@ pub async fn handle(x: &mut Exchange<'_>, tail: &str) -> Reply {
         "/jwt" if get => callback::jwt(x).await,
         "/logout" if get || method == http::Method::POST => logout::logout(x).await,
         "/whoami" if get => whoami::whoami(x).await,
-        "/login" | "/callback" | "/jwt" | "/logout" | "/whoami" => {
-            x.error(405, "method_not_allowed")
+        "/code" if method == http::Method::POST => {
+            let body = x.body.clone();
+            code::create(x, &body)
         }
+        "/authorize" if get => code::authorize(x).await,
+        "/bridge" if get => bridge::bridge(x).await,
+        "/login" | "/callback" | "/jwt" | "/logout" | "/whoami" | "/code" | "/authorize"
+        | "/bridge" => x.error(405, "method_not_allowed"),
         _ => x.error(404, "not_found"),
     }
 }
