@@ -126,19 +126,6 @@ fn has_raw_header(head: &[u8], name: &[u8]) -> bool {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn raw_header_lines_are_found_in_any_case() {
-        let head = b"POST / HTTP/1.1\r\nHost: a\r\ncontent-LENGTH: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
-        assert!(super::has_raw_header(head, b"content-length"));
-        assert!(!super::has_raw_header(
-            b"GET /content-length: HTTP/1.1\r\nHost: a\r\n\r\n",
-            b"content-length"
-        ));
-    }
-}
-
 pub fn bearer_token(req: &RequestHeader) -> Option<&str> {
     let value = req.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
@@ -188,5 +175,18 @@ pub fn client_scheme<'a>(config: &Config, req: &'a RequestHeader, trusted: bool)
     match &config.public_url {
         Some(url) if url.starts_with("https:") => "https",
         _ => "http",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn raw_header_lines_are_found_in_any_case() {
+        let head = b"POST / HTTP/1.1\r\nHost: a\r\ncontent-LENGTH: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(super::has_raw_header(head, b"content-length"));
+        assert!(!super::has_raw_header(
+            b"GET /content-length: HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"content-length"
+        ));
     }
 }

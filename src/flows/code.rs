@@ -53,7 +53,7 @@ pub fn issue_code(x: &Exchange, grant: &CodeGrant) -> Option<String> {
 
 fn open_code(x: &Exchange, code: &str) -> Option<CodeGrant> {
     let mut sealed = code.replace('-', "+").replace('_', "/");
-    while sealed.len() % 4 != 0 {
+    while !sealed.len().is_multiple_of(4) {
         sealed.push('=');
     }
     STANDARD.decode(&sealed).ok()?;
