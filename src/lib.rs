@@ -47,6 +47,8 @@ pub enum ServeError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot set up the replay store: {0}")]
+    ReplayStore(replay::StoreError),
     #[error("cannot watch the config for changes: {0}")]
     Watch(notify::Error),
 }
@@ -67,8 +69,9 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
         })?;
     }
     let replay: Box<dyn replay::ReplayStore> = match &config.replay_store {
-        ReplayStoreSpec::Memory | ReplayStoreSpec::Redis(_) => {
-            Box::new(replay::MemoryStore::new(1_000_000))
+        ReplayStoreSpec::Memory => Box::new(replay::MemoryStore::new(1_000_000)),
+        ReplayStoreSpec::Redis(url) => {
+            Box::new(replay::RedisStore::new(url).map_err(ServeError::ReplayStore)?)
         }
     };
     for warning in &config.warnings {

@@ -334,11 +334,10 @@ fn replay_store(text: &str) -> Result<ReplayStoreSpec, FieldError> {
     if text == "memory" {
         return Ok(ReplayStoreSpec::Memory);
     }
-    if text.starts_with("redis://") || text.starts_with("rediss://") {
-        return Err(FieldError::new(
-            "replay_store",
-            "the redis replay store is not supported yet; use `memory`",
-        ));
+    if text.starts_with("redis://") || text.starts_with("redis+unix://") {
+        redis::Client::open(text)
+            .map_err(|e| FieldError::new("replay_store", format!("not a usable redis URL: {e}")))?;
+        return Ok(ReplayStoreSpec::Redis(text.to_owned()));
     }
     Err(FieldError::new(
         "replay_store",
