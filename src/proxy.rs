@@ -227,7 +227,7 @@ impl ProxyHttp for Gateway {
             auth_method = ctx.auth.map(|(m, _)| m.label()),
             auth_result = ctx.auth.map(|(_, r)| r.label()),
             principal = ctx.identity.as_ref().map(|i| i.principal.as_str()),
-            client = ctx.client_ip.map(|ip| ip.to_string()),
+            client = ctx.client_ip.map(tracing::field::display),
             upstream_ms = ctx.upstream_time.map(|d| d.as_secs_f64() * 1000.0),
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             error = e.map(|e| e.etype().as_str()),
@@ -301,8 +301,14 @@ impl Gateway {
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
 fn new_request_id() -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes: [u8; 8] = rand::random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let mut id = String::with_capacity(16);
+    for b in bytes {
+        id.push(char::from(HEX[usize::from(b >> 4)]));
+        id.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    id
 }
 
 fn upstream_error_kind(e: &Error) -> &'static str {
