@@ -68,7 +68,10 @@ impl ServeHttp for Admin {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let path = session.req_header().uri.path().to_owned();
         match path.as_str() {
-            "/metrics" => respond(200, "text/plain; version=0.0.4", crate::metrics::render()),
+            "/metrics" => {
+                crate::metrics::set_session_cache_entries(self.shared.cache.entries());
+                respond(200, "text/plain; version=0.0.4", crate::metrics::render())
+            }
             "/healthz" => respond(200, "text/plain", "ok\n"),
             "/readyz" if self.ready().await => respond(200, "text/plain", "ready\n"),
             "/readyz" => respond(503, "text/plain", "not ready\n"),

@@ -82,7 +82,13 @@ impl SessionCache {
 
     pub fn insert(&self, key: CacheKey, cached: Cached) {
         self.entries.insert(key, Arc::new(cached));
-        metrics::set_session_cache_entries(self.entries.entry_count());
+    }
+
+    /// The number of live entries, settled (expired ones dropped) first:
+    /// for the gauge, read when metrics are scraped, not on the hot path.
+    pub fn entries(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
     }
 
     pub fn remove(&self, key: &CacheKey) {

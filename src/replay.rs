@@ -75,22 +75,6 @@ impl ReplayStore for MemoryStore {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn an_id_is_spent_once() {
-        let store = MemoryStore::new(100);
-        let until = crate::clock::now() + 60;
-        assert!(store.spend("jti:a:1", until).await.unwrap());
-        assert!(!store.spend("jti:a:1", until).await.unwrap());
-        assert!(store.spend("jti:a:2", until).await.unwrap());
-        assert!(store.contains("jti:a:1").await.unwrap());
-        assert!(!store.contains("jti:a:3").await.unwrap());
-    }
-}
-
 /// The store shared by every replica: Redis. Commands run on a small runtime
 /// of their own, so the connection and its reconnect task outlive any one
 /// request. A revocation check seen negative is remembered for a few
@@ -179,5 +163,21 @@ impl ReplayStore for RedisStore {
             self.not_revoked.insert(id.to_owned(), ());
         }
         Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_id_is_spent_once() {
+        let store = MemoryStore::new(100);
+        let until = crate::clock::now() + 60;
+        assert!(store.spend("jti:a:1", until).await.unwrap());
+        assert!(!store.spend("jti:a:1", until).await.unwrap());
+        assert!(store.spend("jti:a:2", until).await.unwrap());
+        assert!(store.contains("jti:a:1").await.unwrap());
+        assert!(!store.contains("jti:a:3").await.unwrap());
     }
 }

@@ -77,7 +77,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, FieldError> {
             message,
         )
     })?;
-    validate::validate(raw, file)
+    validate::validate(raw, file, text)
 }
 
 fn unknown_key(message: &str) -> Option<&str> {

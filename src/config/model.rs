@@ -40,8 +40,11 @@ pub struct Config {
     pub hosts: HashMap<String, usize>,
     /// Path prefixes, longest first, so the most specific one wins.
     pub paths: Vec<(String, usize)>,
-    /// Every file the config names, for the reloader to watch.
+    /// Every file the config was read from, for the reloader to watch.
     pub files: Vec<PathBuf>,
+    /// Digest of the bytes the config was read from: equal digests, same
+    /// config.
+    pub fingerprint: [u8; 32],
     /// Things `check` reports without refusing the config.
     pub warnings: Vec<String>,
 }

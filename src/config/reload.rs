@@ -8,10 +8,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
-use sha2::{Digest, Sha256};
 
 use super::{load, Config};
 use crate::metrics;
@@ -20,6 +19,7 @@ use crate::state::Shared;
 /// Writers (editors, kubelet) touch several files in a burst; wait this
 /// long for quiet before reading them.
 const DEBOUNCE: Duration = Duration::from_millis(250);
+const MAX_DEBOUNCE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Trigger {
@@ -56,7 +56,7 @@ pub fn start(shared: Arc<Shared>, path: PathBuf) -> notify::Result<()> {
         };
         let _ = events.send(trigger);
     })?;
-    let fingerprint = fingerprint(&shared.config.load());
+    let fingerprint = shared.config.load().fingerprint;
     let mut reloader = Reloader {
         shared,
         path,
@@ -108,9 +108,22 @@ impl Reloader {
                 continue;
             }
             let mut forced = first == Trigger::Signal;
+            // Quiet for DEBOUNCE, or MAX_DEBOUNCE at most: a file that
+            // never stops changing must not hold a reload back forever.
+            let deadline = Instant::now() + MAX_DEBOUNCE;
+            let mut quiet_until = Instant::now() + DEBOUNCE;
             loop {
-                match rx.recv_timeout(DEBOUNCE) {
-                    Ok(t) => forced |= t == Trigger::Signal,
+                let now = Instant::now();
+                let wait = quiet_until.min(deadline).saturating_duration_since(now);
+                if wait.is_zero() {
+                    break;
+                }
+                match rx.recv_timeout(wait) {
+                    Ok(t) if self.matters(&t) => {
+                        forced |= t == Trigger::Signal;
+                        quiet_until = Instant::now() + DEBOUNCE;
+                    }
+                    Ok(_) => {}
                     Err(RecvTimeoutError::Timeout) => break,
                     Err(RecvTimeoutError::Disconnected) => return,
                 }
@@ -140,7 +153,7 @@ impl Reloader {
                 return;
             }
         };
-        let digest = fingerprint(&config);
+        let digest = config.fingerprint;
         if !forced && digest == self.fingerprint {
             return;
         }
@@ -187,18 +200,6 @@ fn watch_dir(file: &Path) -> Option<PathBuf> {
         std::env::current_dir().ok()?.join(file)
     };
     absolute.parent().map(Path::to_path_buf)
-}
-
-/// What the config was read from: the config text and every named file.
-fn fingerprint(config: &Config) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    for file in std::iter::once(&config.file).chain(&config.files) {
-        hasher.update(file.as_os_str().as_encoded_bytes());
-        hasher.update([0]);
-        hasher.update(std::fs::read(file).unwrap_or_default());
-        hasher.update([0]);
-    }
-    hasher.finalize().into()
 }
 
 fn warn_about_restart_only_changes(old: &Config, new: &Config) {

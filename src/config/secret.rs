@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
 use super::FieldError;
 
 /// Secret bytes. `Debug` never shows them, so a secret cannot leak through
@@ -39,24 +41,50 @@ pub enum SecretOrigin {
     Env(String),
 }
 
-/// What loading learned besides values: the files to watch for changes
-/// and what `check` should warn about.
-#[derive(Debug, Default)]
+/// What loading learned besides values: the files it read (to watch them),
+/// a digest of exactly the bytes it read (so a reload can tell whether
+/// anything changed), and what `check` should warn about.
 pub struct Provenance {
     pub files: Vec<PathBuf>,
     pub warnings: Vec<String>,
+    digest: Sha256,
 }
 
 impl Provenance {
-    /// Records where the secret of `field` came from.
-    pub fn note(&mut self, origin: &SecretOrigin, field: &str) {
-        match origin {
-            SecretOrigin::File(path) => self.files.push(path.clone()),
-            SecretOrigin::Inline => self.warnings.push(format!(
-                "{field}: the secret is written inline; in production read it from `{field}_file` (a mounted Secret)"
-            )),
-            SecretOrigin::Env(_) => {}
-        }
+    /// Starts with the config file itself.
+    pub fn new(config_file: &Path, config_text: &str) -> Self {
+        let mut provenance = Provenance {
+            files: Vec::new(),
+            warnings: Vec::new(),
+            digest: Sha256::new(),
+        };
+        provenance.record(config_file, config_text.as_bytes());
+        provenance
+    }
+
+    /// Reads a file the config names; `field` is the YAML path naming it.
+    pub fn read(&mut self, path: &Path, field: &str) -> Result<Vec<u8>, FieldError> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| FieldError::new(field, format!("cannot read {}: {e}", path.display())))?;
+        self.record(path, &bytes);
+        Ok(bytes)
+    }
+
+    fn record(&mut self, path: &Path, bytes: &[u8]) {
+        self.files.push(path.to_path_buf());
+        self.digest.update(path.as_os_str().as_encoded_bytes());
+        self.digest.update((bytes.len() as u64).to_le_bytes());
+        self.digest.update(bytes);
+    }
+
+    pub fn warn_inline(&mut self, field: &str) {
+        self.warnings.push(format!(
+            "{field}: the secret is written inline; in production read it from `{field}_file` (a mounted Secret)"
+        ));
+    }
+
+    pub fn fingerprint(&self) -> [u8; 32] {
+        self.digest.clone().finalize().into()
     }
 }
 
@@ -71,7 +99,11 @@ pub struct SecretSpec<'a> {
 impl SecretSpec<'_> {
     /// Resolves the one form given. `base` is the config file's directory,
     /// against which relative file paths are taken.
-    pub fn resolve(&self, base: &Path) -> Result<Option<(Secret, SecretOrigin)>, FieldError> {
+    pub fn resolve(
+        &self,
+        base: &Path,
+        provenance: &mut Provenance,
+    ) -> Result<Option<(Secret, SecretOrigin)>, FieldError> {
         let given = [
             self.inline.is_some(),
             self.file.is_some(),
@@ -91,6 +123,7 @@ impl SecretSpec<'_> {
             }
         }
         if let Some(value) = self.inline {
+            provenance.warn_inline(&self.field);
             return Ok(Some((
                 Secret(value.as_bytes().to_vec()),
                 SecretOrigin::Inline,
@@ -99,9 +132,7 @@ impl SecretSpec<'_> {
         if let Some(path) = self.file {
             let field = format!("{}_file", self.field);
             let full = base.join(path);
-            let bytes = std::fs::read(&full).map_err(|e| {
-                FieldError::new(&field, format!("cannot read {}: {e}", full.display()))
-            })?;
+            let bytes = provenance.read(&full, &field)?;
             return Ok(Some((
                 Secret(strip_newline(bytes)),
                 SecretOrigin::File(full),
@@ -121,8 +152,12 @@ impl SecretSpec<'_> {
         Ok(None)
     }
 
-    pub fn require(&self, base: &Path) -> Result<(Secret, SecretOrigin), FieldError> {
-        self.resolve(base)?.ok_or_else(|| {
+    pub fn require(
+        &self,
+        base: &Path,
+        provenance: &mut Provenance,
+    ) -> Result<(Secret, SecretOrigin), FieldError> {
+        self.resolve(base, provenance)?.ok_or_else(|| {
             FieldError::new(
                 &self.field,
                 format!(
@@ -168,7 +203,11 @@ mod tests {
             file: None,
             env: Some("X"),
         };
-        let err = spec.resolve(Path::new(".")).err().map(|e| e.field);
+        let mut provenance = Provenance::new(Path::new("c.yaml"), "");
+        let err = spec
+            .resolve(Path::new("."), &mut provenance)
+            .err()
+            .map(|e| e.field);
         assert_eq!(err.as_deref(), Some("session.secret"));
     }
 }

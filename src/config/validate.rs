@@ -21,12 +21,9 @@ use crate::redirect;
 const DEFAULT_TTL: u64 = 15 * 60;
 const MIN_SESSION_SECRET: usize = 32;
 
-pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, FieldError> {
+pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, FieldError> {
     let base = file.parent().unwrap_or(Path::new("."));
-    let mut provenance = Provenance {
-        files: vec![file.to_path_buf()],
-        warnings: Vec::new(),
-    };
+    let mut provenance = Provenance::new(file, text);
 
     let listen = socket_addr("listen", raw.listen.as_deref().unwrap_or("0.0.0.0:8080"))?;
     let admin_listen = socket_addr(
@@ -136,6 +133,7 @@ pub fn validate(raw: RawConfig, file: &Path) -> Result<Config, FieldError> {
         default_org,
         hosts,
         paths,
+        fingerprint: provenance.fingerprint(),
         files: provenance.files,
         warnings: provenance.warnings,
     })
@@ -273,8 +271,7 @@ fn session(
         file: raw.secret_file.as_deref(),
         env: raw.secret_env.as_deref(),
     };
-    let (secret, origin) = spec.require(base)?;
-    provenance.note(&origin, &spec.field);
+    let (secret, origin) = spec.require(base, provenance)?;
     if secret.len() < MIN_SESSION_SECRET {
         return Err(FieldError::new(
             keys::origin_field(&spec.field, &origin),
@@ -570,8 +567,7 @@ fn code_flow(
         file: raw.client_secret_file.as_deref(),
         env: raw.client_secret_env.as_deref(),
     };
-    let (client_secret, origin) = spec.require(base)?;
-    provenance.note(&origin, &spec.field);
+    let (client_secret, origin) = spec.require(base, provenance)?;
     if client_secret.is_empty() {
         return Err(FieldError::new(
             keys::origin_field(&spec.field, &origin),

@@ -284,9 +284,8 @@ pub fn load_key(
             file: raw.password_file.as_deref(),
             env: raw.password_env.as_deref(),
         };
-        let password = match spec.resolve(base)? {
+        let password = match spec.resolve(base, provenance)? {
             Some((secret, origin)) => {
-                provenance.note(&origin, &spec.field);
                 String::from_utf8(secret.expose().to_vec()).map_err(|_| {
                     FieldError::new(
                         origin_field(&spec.field, &origin),
@@ -336,9 +335,7 @@ fn read_key_file(
     provenance: &mut Provenance,
 ) -> Result<(PathBuf, Vec<u8>), FieldError> {
     let full = base.join(path);
-    let bytes = std::fs::read(&full)
-        .map_err(|e| FieldError::new(field, format!("cannot read {}: {e}", full.display())))?;
-    provenance.files.push(full.clone());
+    let bytes = provenance.read(&full, field)?;
     Ok((full, bytes))
 }
 
@@ -372,8 +369,7 @@ fn load_hmac(
         file: raw.secret_file.as_deref(),
         env: raw.secret_env.as_deref(),
     };
-    let (secret, origin) = spec.require(base)?;
-    provenance.note(&origin, &spec.field);
+    let (secret, origin) = spec.require(base, provenance)?;
     if secret.len() < MIN_HMAC_SECRET {
         return Err(FieldError::new(
             origin_field(&spec.field, &origin),
