@@ -70,16 +70,30 @@ pub fn mint(config: &Config, req: &MintRequest, now: i64) -> Result<String, Mint
         Some(path) => {
             let pem = std::fs::read(path)
                 .map_err(|e| MintError::ReadKey(path.display().to_string(), e))?;
+            // The org key this private key belongs to: the one that verifies
+            // what it signs (several keys of one family during a rotation).
             let mut last_error = "no asymmetric key configured".to_owned();
             let found = org
                 .keys
                 .iter()
                 .filter(|k| !keys::is_hmac(k.alg))
-                .find_map(|k| match keys::encoding_key_from_pem(k.alg, &pem) {
-                    Ok(enc) => Some((header_for(k), enc)),
-                    Err(e) => {
-                        last_error = e;
-                        None
+                .find_map(|k| {
+                    let signing = keys::encoding_key_from_pem(k.alg, &pem).and_then(|enc| {
+                        if signs_for(k, &enc) {
+                            Ok(enc)
+                        } else {
+                            Err(format!(
+                                "the private key does not belong to the {:?} key",
+                                k.alg
+                            ))
+                        }
+                    });
+                    match signing {
+                        Ok(enc) => Some((header_for(k), enc)),
+                        Err(e) => {
+                            last_error = e;
+                            None
+                        }
                     }
                 });
             found.ok_or_else(|| MintError::KeyMismatch(org.name.clone(), last_error))?
@@ -98,6 +112,13 @@ pub fn mint(config: &Config, req: &MintRequest, now: i64) -> Result<String, Mint
         }
     };
     Ok(jsonwebtoken::encode(&header, &claims, &key)?)
+}
+
+fn signs_for(key: &keys::VerifyKey, signing: &EncodingKey) -> bool {
+    const PROBE: &[u8] = b"ssogate-mint-probe";
+    jsonwebtoken::crypto::sign(PROBE, signing, key.alg)
+        .and_then(|sig| jsonwebtoken::crypto::verify(&sig, PROBE, &key.key, key.alg))
+        .unwrap_or(false)
 }
 
 fn header_for(key: &keys::VerifyKey) -> Header {

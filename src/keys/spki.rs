@@ -8,7 +8,7 @@ use x509_parser::oid_registry::{
 };
 use x509_parser::pem::Pem;
 use x509_parser::prelude::{FromDer, X509Certificate};
-use x509_parser::public_key::PublicKey;
+use x509_parser::public_key::{PublicKey, RSAPublicKey};
 use x509_parser::x509::SubjectPublicKeyInfo;
 
 /// RSA keys below this size are refused; they are factorable in practice.
@@ -38,6 +38,9 @@ pub fn from_pem(alg: Algorithm, pem: &[u8], allow_expired: bool) -> Result<Found
                 if alg.family() != AlgorithmFamily::Rsa {
                     return Err(format!("an RSA key cannot verify {alg:?}"));
                 }
+                let (_, rsa) = RSAPublicKey::from_der(&block.contents)
+                    .map_err(|_| "malformed RSA key".to_owned())?;
+                check_rsa_size(rsa.key_size())?;
                 return Ok(Found {
                     key: DecodingKey::from_rsa_der(&block.contents),
                     subject: None,
@@ -72,6 +75,15 @@ pub fn from_certificate_der(
     })
 }
 
+fn check_rsa_size(bits: usize) -> Result<(), String> {
+    if bits < MIN_RSA_BITS {
+        return Err(format!(
+            "RSA key of {bits} bits; at least {MIN_RSA_BITS} are required"
+        ));
+    }
+    Ok(())
+}
+
 /// A `DecodingKey` for `alg` from a SubjectPublicKeyInfo, refusing a key of
 /// another type or curve: a key is only ever used with its own algorithm.
 pub fn from_spki(alg: Algorithm, spki: &SubjectPublicKeyInfo) -> Result<DecodingKey, String> {
@@ -82,14 +94,9 @@ pub fn from_spki(alg: Algorithm, spki: &SubjectPublicKeyInfo) -> Result<Decoding
             if *oid != OID_PKCS1_RSAENCRYPTION {
                 return Err(format!("{alg:?} needs an RSA key, this is {oid}"));
             }
-            let size = match spki.parsed() {
-                Ok(PublicKey::RSA(rsa)) => rsa.key_size(),
+            match spki.parsed() {
+                Ok(PublicKey::RSA(rsa)) => check_rsa_size(rsa.key_size())?,
                 _ => return Err("malformed RSA key".into()),
-            };
-            if size < MIN_RSA_BITS {
-                return Err(format!(
-                    "RSA key of {size} bits; at least {MIN_RSA_BITS} are required"
-                ));
             }
             Ok(DecodingKey::from_rsa_der(bits))
         }

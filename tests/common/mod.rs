@@ -6,6 +6,8 @@
 //! * [`Jar`]: a tiny cookie jar.
 //! * Token helpers: [`hs256`], [`raw_jwt`], [`claims`], ...
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+pub mod keys;
+pub mod ops;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
