@@ -51,17 +51,16 @@ impl Exchange<'_> {
 pub async fn handle(x: &mut Exchange<'_>, tail: &str) -> Reply {
     x.outcome = Outcome::Internal;
     // A disabled org answers 403 to everything, its own endpoints included,
-    // so that it can never loop through a login.
-    if let Some(org) = x
+    // so that it can never loop through a login. The code endpoint serves
+    // the org of its client credentials, whatever the Host.
+    let routed = x
         .config
         .route_by_host(x.facts.host)
-        .and_then(|i| x.config.orgs.get(i))
-    {
-        if !org.enabled {
-            x.org = Some(org.clone());
-            x.outcome = Outcome::Forbidden;
-            return x.error(403, "organization_disabled");
-        }
+        .and_then(|i| x.config.orgs.get(i));
+    if let Some(org) = routed.filter(|o| !o.enabled && tail != "/code") {
+        x.org = Some(org.clone());
+        x.outcome = Outcome::Forbidden;
+        return x.error(403, "organization_disabled");
     }
     let method = &x.req.method;
     let get = method == http::Method::GET || method == http::Method::HEAD;
