@@ -150,11 +150,11 @@ pub fn public_base(config: &Config, req: &RequestHeader, facts: &Facts) -> Optio
             .and_then(|v| v.split(',').next())
             .map(str::trim)
     };
-    let scheme = match forwarded("x-forwarded-proto") {
-        Some(p @ ("http" | "https")) => p,
-        _ if config.session.secure => "https",
-        _ => "http",
-    };
+    // ssogate itself listens in plain http; only a trusted proxy can say
+    // the browser used https (else set `public_url`).
+    let scheme = forwarded("x-forwarded-proto")
+        .filter(|p| matches!(*p, "http" | "https"))
+        .unwrap_or("http");
     let host = forwarded("x-forwarded-host").or(facts.host)?;
     is_valid_host(host).then(|| format!("{scheme}://{host}"))
 }

@@ -57,6 +57,13 @@ pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Field
         absolute_path(&format!("public_paths[{i}]"), p)?;
     }
     let session = session(&raw.session, base, &mut provenance)?;
+    if session.secure && raw.public_url.is_none() && raw.trusted_proxies.is_empty() {
+        provenance.warnings.push(
+            "public_url: not set and no trusted_proxies: callback URLs are derived as http://<Host>; \
+             behind a TLS-terminating ingress set public_url (or trust the ingress in trusted_proxies)"
+                .into(),
+        );
+    }
     let replay_store = replay_store(raw.replay_store.as_deref().unwrap_or("memory"))?;
     let identity_headers = identity_headers(raw.identity_headers)?;
     let stripped_headers = identity_headers

@@ -23,10 +23,13 @@ pub async fn bridge(x: &mut Exchange<'_>) -> Reply {
         .and_then(|i| x.config.orgs.get(i))
         .cloned();
     let identity = gate::cookie_identity(x, routed.as_deref()).await;
+    // Without a session the page still speaks for an org (Host, then
+    // default_org), so that its portal learns it must sign the user in.
     let org = identity
         .as_ref()
         .and_then(|id| x.config.org(&id.org))
         .or(routed.as_ref())
+        .or_else(|| x.config.route(x.facts.host, "/"))
         .cloned();
     x.org = org.clone();
     let origins = org

@@ -6,6 +6,7 @@
 //! * [`Jar`]: a tiny cookie jar.
 //! * Token helpers: [`hs256`], [`raw_jwt`], [`claims`], ...
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+pub mod browser;
 pub mod keys;
 pub mod ops;
 
