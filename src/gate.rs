@@ -24,6 +24,7 @@ pub enum Verdict {
 pub async fn check(x: &mut Exchange<'_>) -> Verdict {
     if x.config.is_public(x.facts.path) && !has_dot_segment(x.facts.path) {
         x.outcome = Outcome::Public;
+        x.org = x.config.route(x.facts.host, x.facts.path).cloned();
         return Verdict::Pass(None);
     }
     let Some(org) = x.config.route(x.facts.host, x.facts.path).cloned() else {

@@ -62,6 +62,8 @@ fn open_code(x: &Exchange, code: &str) -> Option<CodeGrant> {
 
 /// `POST /code`.
 pub fn create(x: &mut Exchange, body: &[u8]) -> Reply {
+    // The client credentials choose the org, not the Host.
+    x.org = None;
     let Some((client_id, secret)) = basic_credentials(x) else {
         return unauthorized(x);
     };
