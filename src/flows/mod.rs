@@ -65,7 +65,9 @@ pub async fn handle(x: &mut Exchange<'_>, tail: &str) -> Reply {
     // Until a flow learns better (from a state cookie, a code, a session),
     // the request is its Host's org, or default_org: for metrics and for
     // the framing policy of an error page shown inside a portal's iframe.
-    x.org = routed.or_else(|| x.config.route(x.facts.host, "/")).cloned();
+    x.org = routed
+        .or_else(|| x.config.route(x.facts.host, "/"))
+        .cloned();
     let method = &x.req.method;
     let get = method == http::Method::GET || method == http::Method::HEAD;
     match tail {
