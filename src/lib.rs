@@ -151,6 +151,7 @@ fn drain_then_exit(server: &Server, shared: Arc<Shared>) {
                     in_flight = shared.inflight.load(Ordering::SeqCst),
                     "drained, exiting"
                 );
+                logging::flush();
                 std::process::exit(0);
             }
             Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}

@@ -5,6 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// Requests allocate small, short-lived objects on several threads at once,
+/// where glibc's malloc contends on its arenas.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use ssogate::logging::{self, LogFormat};
 
 #[derive(Parser)]
@@ -92,16 +97,19 @@ fn run(path: &std::path::Path, format: LogFormat) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "invalid config");
+            logging::flush();
             return ExitCode::from(1);
         }
     };
-    match ssogate::serve(config) {
+    let code = match ssogate::serve(config) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");
             ExitCode::from(2)
         }
-    }
+    };
+    logging::flush();
+    code
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
