@@ -15,9 +15,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -851,37 +850,11 @@ impl Drop for Site {
 impl Site {
     pub fn start(handler: impl Fn(&SiteRequest) -> SiteResponse + Send + Sync + 'static) -> Site {
         let handler: Arc<Handler> = Arc::new(handler);
-        let std_listener = TcpListener::bind("127.0.0.1:0").expect("bind site");
-        std_listener.set_nonblocking(true).unwrap();
-        let port = std_listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
-        let rt = super::runtime();
-        let listener = {
-            let _g = rt.enter();
-            tokio::net::TcpListener::from_std(std_listener).expect("tokio listener")
-        };
         let seen = requests.clone();
-        rt.spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = &mut rx => break,
-                    acc = listener.accept() => {
-                        let Ok((stream, _)) = acc else { continue };
-                        let (handler, seen) = (handler.clone(), seen.clone());
-                        tokio::spawn(async move {
-                            let io = hyper_util::rt::TokioIo::new(stream);
-                            let svc = hyper::service::service_fn(move |req| {
-                                let (handler, seen) = (handler.clone(), seen.clone());
-                                async move { Ok::<_, Infallible>(serve(req, &*handler, &seen)) }
-                            });
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(io, svc)
-                                .await;
-                        });
-                    }
-                }
-            }
+        let (port, tx) = super::serve_http(move |req| {
+            let reply = serve(req, &*handler, &seen);
+            async move { reply }
         });
         Site {
             port,

@@ -32,7 +32,6 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -765,40 +764,11 @@ pub struct JwksServer {
 
 impl JwksServer {
     pub fn start(body: &str) -> JwksServer {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind jwks");
-        std_listener.set_nonblocking(true).unwrap();
-        let port = std_listener.local_addr().unwrap().port();
         let st = Arc::new(JwksState::default());
         *st.body.lock().unwrap() = body.to_string();
         st.status.store(200, Ordering::SeqCst);
-        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
-        let rt = super::runtime();
-        let listener = {
-            let _g = rt.enter();
-            tokio::net::TcpListener::from_std(std_listener).expect("tokio listener")
-        };
         let st2 = st.clone();
-        rt.spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = &mut rx => break,
-                    acc = listener.accept() => {
-                        let Ok((stream, _)) = acc else { continue };
-                        let st3 = st2.clone();
-                        tokio::spawn(async move {
-                            let io = hyper_util::rt::TokioIo::new(stream);
-                            let svc = hyper::service::service_fn(move |_req| {
-                                let st4 = st3.clone();
-                                async move { Ok::<_, Infallible>(serve_jwks(st4).await) }
-                            });
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(io, svc)
-                                .await;
-                        });
-                    }
-                }
-            }
-        });
+        let (port, tx) = super::serve_http(move |_req| serve_jwks(st2.clone()));
         JwksServer {
             port,
             st,

@@ -222,6 +222,48 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// A real HTTP/1.1 server answering every request 200 with a JSON echo:
 /// `{"method", "path", "query", "headers": {lowercased name: [values]}, "body"}`.
+/// Serves HTTP/1.1 on an ephemeral 127.0.0.1 port, each request answered by `handle`, until
+/// the returned sender fires (or is dropped). Returns the port.
+pub fn serve_http<F, Fut>(handle: F) -> (u16, tokio::sync::oneshot::Sender<()>)
+where
+    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = hyper::Response<http_body_util::Full<bytes::Bytes>>>
+        + Send
+        + 'static,
+{
+    let std_listener = TcpListener::bind("127.0.0.1:0").expect("bind a test server");
+    std_listener.set_nonblocking(true).unwrap();
+    let port = std_listener.local_addr().unwrap().port();
+    let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+    let rt = runtime();
+    let listener = {
+        let _g = rt.enter();
+        tokio::net::TcpListener::from_std(std_listener).expect("tokio listener")
+    };
+    rt.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = &mut rx => break,
+                acc = listener.accept() => {
+                    let Ok((stream, _)) = acc else { continue };
+                    let handle = handle.clone();
+                    tokio::spawn(async move {
+                        let io = hyper_util::rt::TokioIo::new(stream);
+                        let svc = hyper::service::service_fn(move |req| {
+                            let reply = handle(req);
+                            async move { Ok::<_, Infallible>(reply.await) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(io, svc)
+                            .await;
+                    });
+                }
+            }
+        }
+    });
+    (port, tx)
+}
+
 pub struct Upstream {
     pub port: u16,
     count: Arc<AtomicUsize>,
@@ -231,39 +273,10 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn start() -> Upstream {
-        let std_listener = TcpListener::bind("127.0.0.1:0").expect("bind upstream");
-        std_listener.set_nonblocking(true).unwrap();
-        let port = std_listener.local_addr().unwrap().port();
         let count = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
         let (c2, s2) = (count.clone(), seen.clone());
-        let rt = runtime();
-        let listener = {
-            let _g = rt.enter();
-            tokio::net::TcpListener::from_std(std_listener).expect("tokio listener")
-        };
-        rt.spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = &mut rx => break,
-                    acc = listener.accept() => {
-                        let Ok((stream, _)) = acc else { continue };
-                        let (c3, s3) = (c2.clone(), s2.clone());
-                        tokio::spawn(async move {
-                            let io = hyper_util::rt::TokioIo::new(stream);
-                            let svc = hyper::service::service_fn(move |req| {
-                                let (c4, s4) = (c3.clone(), s3.clone());
-                                async move { Ok::<_, Infallible>(echo(req, c4, s4).await) }
-                            });
-                            let _ = hyper::server::conn::http1::Builder::new()
-                                .serve_connection(io, svc)
-                                .await;
-                        });
-                    }
-                }
-            }
-        });
+        let (port, tx) = serve_http(move |req| echo(req, c2.clone(), s2.clone()));
         Upstream {
             port,
             count,
@@ -611,39 +624,14 @@ impl GateBuilder {
         }
         let config_path = dir.path().join("config.yaml");
         std::fs::write(&config_path, &yaml).unwrap();
-        let log_path = dir.path().join("ssogate.stderr.log");
-        let log = std::fs::File::create(&log_path).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ssogate"));
-        cmd.args(["run", "--config"])
-            .arg(&config_path)
-            // relative paths in the config must resolve against the config's directory, not the cwd
-            .current_dir(std::env::temp_dir())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log));
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        let child = cmd.spawn().expect("spawn ssogate");
-        let agent = ureq::Agent::config_builder()
-            .max_redirects(0)
-            .http_status_as_error(false)
-            .accept("")
-            .timeout_global(Some(Duration::from_secs(20)))
-            .build()
-            .new_agent();
-        let mut gate = Gate {
+        Gate::spawn(
             dir,
             config_path,
-            log_path,
             proxy_port,
             admin_port,
             upstream,
-            child,
-            agent,
-        };
-        gate.wait_ready();
-        gate
+            &self.env,
+        )
     }
 }
 
@@ -682,6 +670,51 @@ impl Drop for Gate {
 }
 
 impl Gate {
+    /// Runs ssogate with `--config config_path` (a file laid out inside `dir`), stderr
+    /// captured in `dir/ssogate.stderr.log`, and waits for `/readyz`.
+    pub fn spawn(
+        dir: tempfile::TempDir,
+        config_path: PathBuf,
+        proxy_port: u16,
+        admin_port: u16,
+        upstream: Upstream,
+        env: &[(String, String)],
+    ) -> Gate {
+        let log_path = dir.path().join("ssogate.stderr.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ssogate"));
+        cmd.args(["run", "--config"])
+            .arg(&config_path)
+            // relative paths in the config must resolve against the config's directory, not the cwd
+            .current_dir(std::env::temp_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn ssogate");
+        let agent = ureq::Agent::config_builder()
+            .max_redirects(0)
+            .http_status_as_error(false)
+            .accept("")
+            .timeout_global(Some(Duration::from_secs(20)))
+            .build()
+            .new_agent();
+        let mut gate = Gate {
+            dir,
+            config_path,
+            log_path,
+            proxy_port,
+            admin_port,
+            upstream,
+            child,
+            agent,
+        };
+        gate.wait_ready();
+        gate
+    }
+
     pub fn builder(template: &str) -> GateBuilder {
         GateBuilder {
             template: template.to_string(),

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -75,36 +75,7 @@ pub fn launch(
     admin_port: u16,
     upstream: Upstream,
 ) -> Gate {
-    let log_path = dir.path().join("ssogate.stderr.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_ssogate"))
-        .args(["run", "--config"])
-        .arg(&config_path)
-        .current_dir(std::env::temp_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("spawn ssogate");
-    let agent = ureq::Agent::config_builder()
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .accept("")
-        .timeout_global(Some(Duration::from_secs(20)))
-        .build()
-        .new_agent();
-    let mut gate = Gate {
-        dir,
-        config_path,
-        log_path,
-        proxy_port,
-        admin_port,
-        upstream,
-        child,
-        agent,
-    };
-    gate.wait_ready();
-    gate
+    Gate::spawn(dir, config_path, proxy_port, admin_port, upstream, &[])
 }
 
 /// Two distinct free ports (proxy, admin).
