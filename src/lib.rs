@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pingora::server::configuration::ServerConf;
-use pingora::server::{ExecutionPhase, RunArgs, Server};
+use pingora::server::{ExecutionPhase, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::listening::Service;
 
 use config::{Config, ReplayStoreSpec};
@@ -111,8 +111,35 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     refresh_remote_key_sets(shared.clone());
     drain_then_exit(&server, shared.clone());
     tracing::info!(listen, admin_listen, threads, orgs, "ssogate started");
-    server.run(RunArgs::default());
+    server.run(RunArgs {
+        shutdown_signal: Box::new(DrainOnSignal),
+    });
     Ok(())
+}
+
+/// SIGTERM and SIGINT both drain (pingora would drop in-flight requests on
+/// SIGINT); SIGQUIT, pingora's cue for a socket hand-over ssogate does not
+/// use, stops at once.
+struct DrainOnSignal;
+
+#[async_trait::async_trait]
+impl ShutdownSignalWatch for DrainOnSignal {
+    async fn recv(&self) -> ShutdownSignal {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::quit()),
+        ) else {
+            tracing::error!("cannot listen for signals; stopping");
+            return ShutdownSignal::FastShutdown;
+        };
+        tokio::select! {
+            _ = term.recv() => ShutdownSignal::GracefulTerminate,
+            _ = int.recv() => ShutdownSignal::GracefulTerminate,
+            _ = quit.recv() => ShutdownSignal::FastShutdown,
+        }
+    }
 }
 
 /// Keeps every `jwks_url` of the current config fresh. It walks whatever

@@ -1,4 +1,4 @@
-//! SIGTERM (SPEC 2): stop accepting, let requests in flight finish, exit 0.
+//! SIGTERM and SIGINT (SPEC 2): stop accepting, let requests in flight finish, exit 0.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -36,6 +36,15 @@ fn answers(port: u16) -> bool {
 
 #[test]
 fn sigterm_drains_the_request_in_flight_then_exits_0() {
+    drains_the_request_in_flight_then_exits_0("TERM");
+}
+
+#[test]
+fn sigint_drains_the_request_in_flight_then_exits_0() {
+    drains_the_request_in_flight_then_exits_0("INT");
+}
+
+fn drains_the_request_in_flight_then_exits_0(signal: &str) {
     let body: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
     let slow = SlowUpstream::start(body.clone());
     let mut g = Gate::start(&with_upstream(slow.port()));
@@ -49,7 +58,7 @@ fn sigterm_drains_the_request_in_flight_then_exits_0() {
             slow.arrived.wait(Duration::from_secs(10)),
             "the slow request never reached the app"
         );
-        gate.signal("TERM");
+        gate.signal(signal);
         let terminated = Instant::now();
         // new connections are refused shortly after
         let refused = poll(Duration::from_secs(5), || {
@@ -57,7 +66,7 @@ fn sigterm_drains_the_request_in_flight_then_exits_0() {
         });
         assert!(
             refused.is_some(),
-            "new connections still served 5 s after SIGTERM\n{}",
+            "new connections still served 5 s after SIG{signal}\n{}",
             gate.log_tail()
         );
         // the request in flight holds the process
@@ -78,7 +87,7 @@ fn sigterm_drains_the_request_in_flight_then_exits_0() {
     let took = terminated.elapsed();
     let status = status.unwrap_or_else(|| {
         panic!(
-            "ssogate still running 10 s after SIGTERM with nothing in flight\n{}",
+            "ssogate still running 10 s after SIG{signal} with nothing in flight\n{}",
             g.log_tail()
         )
     });
@@ -90,7 +99,7 @@ fn sigterm_drains_the_request_in_flight_then_exits_0() {
     );
     assert!(
         took < Duration::from_secs(12),
-        "exit took {took:?} after SIGTERM"
+        "exit took {took:?} after SIG{signal}"
     );
 }
 
