@@ -132,7 +132,7 @@ fn mint_signs_with_the_orgs_hmac_key() {
 #[test]
 fn text_logs_for_humans() {
     let dir = config_dir();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ssogate"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ssogate"))
         .args(["run", "--log-format", "text", "--config", "config.yaml"])
         .current_dir(dir.path())
         .stdin(Stdio::null())
