@@ -512,65 +512,73 @@ fn framing_headers_for_own_reply(org: Option<&Org>) -> [(http::HeaderName, Strin
 mod tests {
     use super::*;
 
-    fn csp_after(app_csp: &[&str], org_origins: Option<&str>) -> Vec<String> {
-        let mut response = ResponseHeader::build(200, None).unwrap();
+    type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+    fn csp_after(app_csp: &[&str], org_origins: Option<&str>) -> TestResult<Vec<String>> {
+        let mut response = ResponseHeader::build(200, None)?;
         for p in app_csp {
-            response.append_header(CONTENT_SECURITY_POLICY, *p).unwrap();
+            response.append_header(CONTENT_SECURITY_POLICY, *p)?;
         }
-        response.append_header(X_FRAME_OPTIONS, "DENY").unwrap();
-        let config = org_origins.map(test_config);
-        let org = config.as_ref().map(|c| c.orgs[0].clone());
-        apply_framing_policy(&mut response, org.as_deref()).unwrap();
-        response
+        response.append_header(X_FRAME_OPTIONS, "DENY")?;
+        let config = org_origins.map(test_config).transpose()?;
+        let org = config.as_ref().and_then(|c| c.orgs.first().cloned());
+        apply_framing_policy(&mut response, org.as_deref())?;
+        let policies = response
             .headers
             .get_all(CONTENT_SECURITY_POLICY)
             .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect()
+            .map(|v| v.to_str().map(str::to_owned))
+            .collect::<Result<_, _>>()?;
+        Ok(policies)
     }
 
-    fn test_config(origin: &str) -> Config {
+    fn test_config(origin: &str) -> TestResult<Config> {
         let yaml = format!(
             "upstream: http://127.0.0.1:1\nsession: {{secret: '{s}'}}\norganizations:\n  acme:\n    allowed_origins: ['{origin}']\n    keys: [{{alg: HS256, secret: '{s}'}}]\n",
             s = "k".repeat(32)
         );
-        crate::config::parse(&yaml, std::path::Path::new("/nonexistent/config.yaml")).unwrap()
+        Ok(crate::config::parse(
+            &yaml,
+            std::path::Path::new("/nonexistent/config.yaml"),
+        )?)
     }
 
     #[test]
-    fn frame_ancestors_is_replaced_for_embeddable_orgs() {
+    fn frame_ancestors_is_replaced_for_embeddable_orgs() -> TestResult {
         assert_eq!(
             csp_after(
                 &["default-src 'self'; frame-ancestors 'none'"],
                 Some("https://portal.example")
-            ),
+            )?,
             vec!["default-src 'self'; frame-ancestors 'self' https://portal.example"]
         );
         assert_eq!(
-            csp_after(&[], Some("https://portal.example")),
+            csp_after(&[], Some("https://portal.example"))?,
             vec!["frame-ancestors 'self' https://portal.example"]
         );
+        Ok(())
     }
 
     #[test]
-    fn the_apps_own_frame_ancestors_is_kept_otherwise() {
+    fn the_apps_own_frame_ancestors_is_kept_otherwise() -> TestResult {
         assert_eq!(
-            csp_after(&["frame-ancestors https://x.example"], None),
+            csp_after(&["frame-ancestors https://x.example"], None)?,
             vec!["frame-ancestors https://x.example"]
         );
         assert_eq!(
-            csp_after(&["default-src 'self'"], None),
+            csp_after(&["default-src 'self'"], None)?,
             vec!["default-src 'self'; frame-ancestors 'self'"]
         );
+        Ok(())
     }
 
     #[test]
-    fn spoofed_identity_headers_are_stripped_in_every_spelling() {
-        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
-        req.append_header("X-Auth-Request-User", "a").unwrap();
-        req.append_header("x_auth_request_user", "b").unwrap();
-        req.append_header("X-AUTH-REQUEST-EMAIL", "c").unwrap();
-        req.append_header("x-other", "d").unwrap();
+    fn spoofed_identity_headers_are_stripped_in_every_spelling() -> TestResult {
+        let mut req = RequestHeader::build("GET", b"/", None)?;
+        req.append_header("X-Auth-Request-User", "a")?;
+        req.append_header("x_auth_request_user", "b")?;
+        req.append_header("X-AUTH-REQUEST-EMAIL", "c")?;
+        req.append_header("x-other", "d")?;
         let stripped = vec![
             "x-auth-request-user".to_owned(),
             "x-auth-request-email".to_owned(),
@@ -578,5 +586,6 @@ mod tests {
         strip_identity_headers(&mut req, &stripped);
         let names: Vec<_> = req.headers.keys().map(|k| k.as_str().to_owned()).collect();
         assert_eq!(names, vec!["x-other"]);
+        Ok(())
     }
 }

@@ -119,16 +119,17 @@ mod tests {
     }
 
     #[test]
-    fn query_is_appended_after_existing_parameters() {
-        let base = url::Url::parse("https://portal.example/sso?x=1#top").unwrap();
+    fn query_is_appended_after_existing_parameters() -> Result<(), url::ParseError> {
+        let base = url::Url::parse("https://portal.example/sso?x=1#top")?;
         assert_eq!(
             append_query(&base, &[("a", "/p?q=1&r"), ("b", "é")]),
             "https://portal.example/sso?x=1&a=%2Fp%3Fq%3D1%26r&b=%C3%A9#top"
         );
-        let plain = url::Url::parse("https://portal.example/sso").unwrap();
+        let plain = url::Url::parse("https://portal.example/sso")?;
         assert_eq!(
             append_query(&plain, &[("a", "1")]),
             "https://portal.example/sso?a=1"
         );
+        Ok(())
     }
 }

@@ -171,13 +171,14 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn an_id_is_spent_once() {
+    async fn an_id_is_spent_once() -> Result<(), StoreError> {
         let store = MemoryStore::new(100);
         let until = crate::clock::now() + 60;
-        assert!(store.spend("jti:a:1", until).await.unwrap());
-        assert!(!store.spend("jti:a:1", until).await.unwrap());
-        assert!(store.spend("jti:a:2", until).await.unwrap());
-        assert!(store.contains("jti:a:1").await.unwrap());
-        assert!(!store.contains("jti:a:3").await.unwrap());
+        assert!(store.spend("jti:a:1", until).await?);
+        assert!(!store.spend("jti:a:1", until).await?);
+        assert!(store.spend("jti:a:2", until).await?);
+        assert!(store.contains("jti:a:1").await?);
+        assert!(!store.contains("jti:a:3").await?);
+        Ok(())
     }
 }

@@ -168,10 +168,13 @@ mod tests {
     }
 
     fn identity() -> Identity {
+        let mut claims = Map::new();
+        claims.insert("groups".into(), serde_json::json!(["a", "b"]));
+        claims.insert("email".into(), "a@x".into());
         Identity {
             org: "acme".into(),
             principal: "alice".into(),
-            claims: serde_json::from_str(r#"{"groups":["a","b"],"email":"a@x"}"#).unwrap(),
+            claims,
             issued_at: 100,
             expires_at: 1000,
             session_id: "sid-1".into(),
@@ -179,29 +182,32 @@ mod tests {
     }
 
     #[test]
-    fn sealed_session_round_trips_and_resists_tampering() {
+    fn sealed_session_round_trips_and_resists_tampering() -> Result<(), Box<dyn std::error::Error>>
+    {
         let s = settings(false);
-        let header = session_cookie(&s, &identity()).unwrap();
+        let header = session_cookie(&s, &identity())?;
         assert!(header.ends_with("; Max-Age=900; Path=/; HttpOnly; SameSite=Lax"));
-        let value = header.split(';').next().unwrap();
+        let value = header.split(';').next().unwrap_or_default();
         let mut headers = http::HeaderMap::new();
-        headers.insert(http::header::COOKIE, value.parse().unwrap());
+        headers.insert(http::header::COOKIE, value.parse()?);
         assert_eq!(read_session(&s, &headers, 500), Some(identity()));
         assert_eq!(read_session(&s, &headers, 1000), None, "expired");
 
         let mut tampered = value.to_owned();
-        let last = tampered.pop().unwrap();
+        let last = tampered.pop().ok_or("empty cookie")?;
         tampered.push(if last == 'A' { 'B' } else { 'A' });
-        headers.insert(http::header::COOKIE, tampered.parse().unwrap());
+        headers.insert(http::header::COOKIE, tampered.parse()?);
         assert_eq!(read_session(&s, &headers, 500), None);
+        Ok(())
     }
 
     #[test]
-    fn a_sealed_value_only_opens_under_its_own_name() {
+    fn a_sealed_value_only_opens_under_its_own_name() -> Result<(), Box<dyn std::error::Error>> {
         let key = Key::derive_from(&[1u8; 32]);
-        let sealed = seal(&key, "a", "x".into()).unwrap();
+        let sealed = seal(&key, "a", "x".into()).ok_or("not sealed")?;
         assert_eq!(open(&key, "a", &sealed).as_deref(), Some("x"));
         assert_eq!(open(&key, "b", &sealed), None);
+        Ok(())
     }
 
     #[test]

@@ -418,13 +418,14 @@ mod tests {
     }
 
     #[test]
-    fn numeric_dates_must_be_numbers() {
+    fn numeric_dates_must_be_numbers() -> Result<(), serde_json::Error> {
         let claims: Map<String, Value> =
-            serde_json::from_str(r#"{"a": 5, "b": "5", "c": 5.7, "d": null}"#).unwrap();
+            serde_json::from_str(r#"{"a": 5, "b": "5", "c": 5.7, "d": null}"#)?;
         assert_eq!(numeric_date(&claims, "a"), Ok(Some(5)));
         assert_eq!(numeric_date(&claims, "b"), Err(Rejection::BadClaims));
         assert_eq!(numeric_date(&claims, "c"), Ok(Some(5)));
         assert_eq!(numeric_date(&claims, "d"), Err(Rejection::BadClaims));
         assert_eq!(numeric_date(&claims, "e"), Ok(None));
+        Ok(())
     }
 }

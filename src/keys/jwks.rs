@@ -287,7 +287,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn symmetric_and_encryption_keys_are_skipped() {
+    fn symmetric_and_encryption_keys_are_skipped() -> Result<(), String> {
         let json = br#"{"keys":[
             {"kty":"oct","k":"c2VjcmV0","kid":"o"},
             {"kty":"EC","crv":"P-256","use":"enc","kid":"e",
@@ -295,7 +295,7 @@ mod tests {
             {"kty":"EC","crv":"P-256","kid":"s",
              "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}
         ]}"#;
-        let keys = parse(json, None).unwrap();
+        let keys = parse(json, None)?;
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0].kid.as_deref(), Some("s"));
         assert_eq!(keys[0].alg, Algorithm::ES256);
@@ -303,5 +303,6 @@ mod tests {
             parse(json, Some(Algorithm::RS256)).is_err(),
             "pinned alg filters everything out"
         );
+        Ok(())
     }
 }
