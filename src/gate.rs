@@ -139,11 +139,12 @@ async fn query_token_login(x: &mut Exchange<'_>, org: &Arc<Org>) -> Option<Reply
     let clean = without_param(x.facts.path, query, param);
     let clean = safe_or(Some(&clean), &org.home_path).to_owned();
     let reply = flows::establish_session(x, org, &token, AuthMethod::Query, &clean).await;
-    if x.auth.is_some_and(|(_, r)| r == AuthResult::Ok) {
-        x.outcome = Outcome::Internal;
-    } else if reply.status == 401 {
-        x.outcome = Outcome::Unauthorized;
-    }
+    x.outcome = match reply.status {
+        302 => Outcome::Internal,
+        403 => Outcome::Forbidden,
+        status if status >= 500 => Outcome::Error,
+        _ => Outcome::Unauthorized,
+    };
     Some(reply)
 }
 

@@ -240,8 +240,11 @@ impl Gateway {
     /// answer ssogate gives itself.
     async fn decide(&self, session: &mut Session, ctx: &mut RequestCtx) -> Option<Reply> {
         let config = ctx.config.clone();
-        let takes_body = config.reserved_tail(session.req_header().uri.path()) == Some("/code")
-            && session.req_header().method == http::Method::POST;
+        // A body is only read for the one endpoint that takes one, and never
+        // when its framing is ambiguous.
+        let takes_body = !ctx.ambiguous_framing
+            && session.req_header().method == http::Method::POST
+            && config.reserved_tail(session.req_header().uri.path()) == Some("/code");
         let body = if takes_body {
             match request::read_body(session, MAX_BODY_BYTES).await {
                 Ok(body) => body,
@@ -272,10 +275,17 @@ impl Gateway {
             auth: None,
             outcome: Outcome::Error,
         };
-        let reply = if ctx.ambiguous_framing {
-            Some(x.error(400, "ambiguous_framing"))
+        let malformed = if ctx.ambiguous_framing {
+            Some("ambiguous_framing")
         } else if x.facts.host.is_some_and(|h| !request::is_valid_host(h)) {
-            Some(x.error(400, "bad_host"))
+            Some("bad_host")
+        } else {
+            None
+        };
+        let reply = if let Some(code) = malformed {
+            // Refused at the gate, before any routing.
+            x.outcome = Outcome::Unauthorized;
+            Some(x.error(400, code))
         } else if let Some(tail) = config.reserved_tail(x.facts.path) {
             Some(flows::handle(&mut x, tail).await)
         } else {
@@ -290,9 +300,6 @@ impl Gateway {
         ctx.org = x.org;
         ctx.auth = x.auth;
         ctx.outcome = x.outcome;
-        if reply.as_ref().is_some_and(|r| r.status == 400) && ctx.outcome == Outcome::Error {
-            ctx.outcome = Outcome::Unauthorized;
-        }
         reply
     }
 }
