@@ -94,14 +94,7 @@ fn secure_cookie_attributes() {
     jar.absorb(&r);
 
     let token = hs256(ACME_SECRET, &claims("alice"));
-    let cb = g
-        .nav(&format!(
-            "/_sso/callback?token={}&state={}",
-            enc(&token),
-            lr.state
-        ))
-        .jar(&jar)
-        .send();
+    let cb = g.callback(&token, &lr.state).jar(&jar).send();
     assert_eq!(cb.status, 302, "{cb:#?}");
     assert_eq!(g.loc_path(&cb), "/start");
     let c = cb

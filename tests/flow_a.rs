@@ -79,14 +79,7 @@ fn full_flow_a_step_by_step() {
     let state_value = jar.cookies.values().next().cloned().unwrap();
     // 2. the customer's endpoint sends the browser back with the token
     let token = acme_token("alice");
-    let cb = g
-        .nav(&format!(
-            "/_sso/callback?token={}&state={}",
-            enc(&token),
-            lr.state
-        ))
-        .jar(&jar)
-        .send();
+    let cb = g.callback(&token, &lr.state).jar(&jar).send();
     assert_eq!(cb.status, 302, "{cb:#?}");
     assert_eq!(g.loc_path(&cb), "/app/page?x=1&y=2");
     assert!(cb.sets_cookie(PLAIN_COOKIE), "no session cookie: {cb:#?}");
@@ -128,14 +121,7 @@ fn login_endpoint_round_trip_lands_on_rd() {
     let mut jar = Jar::new();
     jar.absorb(&r);
     let token = acme_token("bob");
-    let cb = g
-        .nav(&format!(
-            "/_sso/callback?token={}&state={}",
-            enc(&token),
-            lr.state
-        ))
-        .jar(&jar)
-        .send();
+    let cb = g.callback(&token, &lr.state).jar(&jar).send();
     assert_eq!(cb.status, 302, "{cb:#?}");
     assert_eq!(g.loc_path(&cb), "/reports?id=7");
     assert!(cb.sets_cookie(PLAIN_COOKIE));
@@ -202,14 +188,7 @@ fn callback_with_wrong_state_is_refused() {
     ];
     for st in cases {
         let token = acme_token("eve");
-        let cb = g
-            .nav(&format!(
-                "/_sso/callback?token={}&state={}",
-                enc(&token),
-                st
-            ))
-            .jar(&jar1)
-            .send();
+        let cb = g.callback(&token, &st).jar(&jar1).send();
         assert_eq!(cb.status, 401, "state {st:?}: {cb:#?}");
         assert!(
             !cb.sets_cookie(PLAIN_COOKIE),
@@ -218,25 +197,12 @@ fn callback_with_wrong_state_is_refused() {
     }
     // state in the query but no state cookie at all
     let token = acme_token("eve");
-    let cb = g
-        .nav(&format!(
-            "/_sso/callback?token={}&state={}",
-            enc(&token),
-            lr1.state
-        ))
-        .send();
+    let cb = g.callback(&token, &lr1.state).send();
     assert_eq!(cb.status, 401, "{cb:#?}");
     assert!(!cb.sets_cookie(PLAIN_COOKIE));
     // a state cookie of another login with that login's state still works (control)
     let token = acme_token("eve");
-    let cb = g
-        .nav(&format!(
-            "/_sso/callback?token={}&state={}",
-            enc(&token),
-            lr1.state
-        ))
-        .jar(&jar1)
-        .send();
+    let cb = g.callback(&token, &lr1.state).jar(&jar1).send();
     assert_eq!(cb.status, 302, "{cb:#?}");
     assert_eq!(g.loc_path(&cb), "/one");
     assert_eq!(g.upstream.count(), 0);
@@ -348,11 +314,7 @@ fn callback_url_derived_from_host_without_public_url() {
     jar.absorb(&r);
     let token = acme_token("frank");
     let cb = g
-        .nav(&format!(
-            "/_sso/callback?token={}&state={}",
-            enc(&token),
-            lr.state
-        ))
+        .callback(&token, &lr.state)
         .host("acme.test")
         .jar(&jar)
         .send();

@@ -40,14 +40,7 @@ fn through_login(g: &Gate, rd_raw: &str) -> (LoginRedirect, Resp) {
     let mut jar = Jar::new();
     jar.absorb(&r);
     let token = hs256(ACME_SECRET, &claims("redir"));
-    let cb = g
-        .nav(&format!(
-            "/_sso/callback?token={}&state={}",
-            enc(&token),
-            lr.state
-        ))
-        .jar(&jar)
-        .send();
+    let cb = g.callback(&token, &lr.state).jar(&jar).send();
     assert_eq!(cb.status, 302, "rd={rd_raw:?}: {cb:#?}");
     assert!(cb.sets_cookie(PLAIN_COOKIE), "rd={rd_raw:?}: {cb:#?}");
     (lr, cb)

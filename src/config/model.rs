@@ -140,6 +140,12 @@ impl Config {
         }
     }
 
+    /// The org a Host names, if any: what binds ssogate's own endpoints to
+    /// an org (their paths route nowhere).
+    pub fn org_by_host(&self, host: Option<&str>) -> Option<&Arc<Org>> {
+        self.route_by_host(host).and_then(|i| self.orgs.get(i))
+    }
+
     pub fn route_by_path(&self, path: &str) -> Option<usize> {
         self.paths
             .iter()

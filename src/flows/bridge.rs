@@ -17,11 +17,7 @@ const DEFAULT_CODE_TTL: u64 = 60;
 
 /// `GET /bridge`.
 pub async fn bridge(x: &mut Exchange<'_>) -> Reply {
-    let routed = x
-        .config
-        .route_by_host(x.facts.host)
-        .and_then(|i| x.config.orgs.get(i))
-        .cloned();
+    let routed = x.config.org_by_host(x.facts.host).cloned();
     let identity = gate::cookie_identity(x, routed.as_deref()).await;
     // Without a session the page still speaks for an org (Host, then
     // default_org), so that its portal learns it must sign the user in.

@@ -70,8 +70,8 @@ pub async fn jwt(x: &mut Exchange<'_>) -> Reply {
 /// else `default_org`.
 fn org_for_token(x: &Exchange, token: Option<&str>) -> Option<Arc<Org>> {
     let config = x.config;
-    if let Some(i) = config.route_by_host(x.facts.host) {
-        return config.orgs.get(i).cloned();
+    if let Some(org) = config.org_by_host(x.facts.host) {
+        return Some(org.clone());
     }
     let named = token.and_then(|t| {
         config.orgs.iter().find(|org| {

@@ -248,10 +248,7 @@ pub async fn authorize(x: &mut Exchange<'_>) -> Reply {
         return x.refused(AuthMethod::Authorize, AuthResult::UnknownOrg);
     };
     x.org = Some(org.clone());
-    let routed = x
-        .config
-        .route_by_host(x.facts.host)
-        .and_then(|i| x.config.orgs.get(i));
+    let routed = x.config.org_by_host(x.facts.host);
     if routed.is_some_and(|o| o.name != org.name) {
         return x.refused(AuthMethod::Authorize, AuthResult::UnknownOrg);
     }

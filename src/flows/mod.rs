@@ -53,10 +53,7 @@ pub async fn handle(x: &mut Exchange<'_>, tail: &str) -> Reply {
     // A disabled org answers 403 to everything, its own endpoints included,
     // so that it can never loop through a login. The code endpoint serves
     // the org of its client credentials, whatever the Host.
-    let routed = x
-        .config
-        .route_by_host(x.facts.host)
-        .and_then(|i| x.config.orgs.get(i));
+    let routed = x.config.org_by_host(x.facts.host);
     if let Some(org) = routed.filter(|o| !o.enabled && tail != "/code") {
         x.org = Some(org.clone());
         x.outcome = Outcome::Forbidden;

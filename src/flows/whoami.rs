@@ -10,11 +10,7 @@ use crate::reply::Reply;
 pub async fn whoami(x: &mut Exchange<'_>) -> Reply {
     // Only a Host route binds /_sso/ endpoints to an org: a path route or
     // default_org would misjudge sessions of path-routed orgs.
-    let routed = x
-        .config
-        .route_by_host(x.facts.host)
-        .and_then(|i| x.config.orgs.get(i))
-        .cloned();
+    let routed = x.config.org_by_host(x.facts.host).cloned();
     x.org = routed.clone();
     // A Bearer token needs an org to pick its keys: default_org will do.
     let bearer_org = routed

@@ -827,6 +827,15 @@ impl Gate {
             .header("Sec-Fetch-Mode", "cors")
     }
 
+    /// Flow A's second half: the portal sends the browser back with `token` and `state`.
+    pub fn callback(&self, token: &str, state: &str) -> Req<'_> {
+        self.nav(&format!(
+            "/_sso/callback?token={}&state={}",
+            enc(token),
+            enc(state)
+        ))
+    }
+
     /// Flow B login: `/_sso/jwt?jwt=token` → asserts 302 + session cookie; returns the jar.
     pub fn login_jwt(&self, host: Option<&str>, token: &str, cookie_name: &str) -> Jar {
         let mut r = self.nav(&format!("/_sso/jwt?jwt={}", enc(token)));
