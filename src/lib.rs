@@ -32,7 +32,7 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{ExecutionPhase, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::listening::Service;
 
-use config::{Config, ReplayStoreSpec};
+use config::{Config, Loader, ReplayStoreSpec};
 use state::Shared;
 
 /// How long SIGTERM waits for requests in flight (Kubernetes' default
@@ -54,8 +54,8 @@ pub enum ServeError {
 }
 
 /// Runs ssogate with a validated config until SIGTERM (drain, then exit) or
-/// SIGINT (exit now).
-pub fn serve(config: Config) -> Result<(), ServeError> {
+/// SIGINT (exit now). `loader`, which loaded `config`, loads every reload.
+pub fn serve(config: Config, loader: Loader) -> Result<(), ServeError> {
     let config_path = config.file.clone();
     // pingora retries a busy port for 30 s; an operator wants to know now.
     for (field, addr) in [
@@ -107,7 +107,7 @@ pub fn serve(config: Config) -> Result<(), ServeError> {
     server.add_service(proxy);
     server.add_service(admin);
 
-    config::reload::start(shared.clone(), config_path).map_err(ServeError::Watch)?;
+    config::reload::start(shared.clone(), config_path, loader).map_err(ServeError::Watch)?;
     refresh_remote_key_sets(shared.clone());
     drain_then_exit(&server, shared.clone());
     tracing::info!(listen, admin_listen, threads, orgs, "ssogate started");

@@ -93,7 +93,8 @@ fn load(path: &std::path::Path) -> Result<ssogate::config::Config, ExitCode> {
 
 fn run(path: &std::path::Path, format: LogFormat) -> ExitCode {
     logging::init(format);
-    let config = match ssogate::config::load(path) {
+    let loader = ssogate::config::Loader::default();
+    let config = match loader.load(path) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "invalid config");
@@ -101,7 +102,7 @@ fn run(path: &std::path::Path, format: LogFormat) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let code = match ssogate::serve(config) {
+    let code = match ssogate::serve(config, loader) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "cannot start");

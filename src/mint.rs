@@ -78,16 +78,18 @@ pub fn mint(config: &Config, req: &MintRequest, now: i64) -> Result<String, Mint
                 .iter()
                 .filter(|k| !keys::is_hmac(k.alg))
                 .find_map(|k| {
-                    let signing = keys::encoding_key_from_pem(k.alg, &pem).and_then(|enc| {
-                        if signs_for(k, &enc) {
-                            Ok(enc)
-                        } else {
-                            Err(format!(
-                                "the private key does not belong to the {:?} key",
-                                k.alg
-                            ))
-                        }
-                    });
+                    let signing = keys::encoding_key_from_pem(k.alg, &pem)
+                        .map_err(|e| e.to_string())
+                        .and_then(|enc| {
+                            if signs_for(k, &enc) {
+                                Ok(enc)
+                            } else {
+                                Err(format!(
+                                    "the private key does not belong to the {:?} key",
+                                    k.alg
+                                ))
+                            }
+                        });
                     match signing {
                         Ok(enc) => Some((header_for(k), enc)),
                         Err(e) => {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
 
-use super::{load, Config};
+use super::{Config, Loader};
 use crate::metrics;
 use crate::state::Shared;
 
@@ -34,6 +34,7 @@ enum Trigger {
 pub struct Reloader {
     shared: Arc<Shared>,
     path: PathBuf,
+    loader: Loader,
     /// Digest of the files behind the config in service.
     fingerprint: [u8; 32],
     watcher: RecommendedWatcher,
@@ -43,8 +44,9 @@ pub struct Reloader {
 }
 
 /// Starts the watcher and the SIGHUP listener; both are live when this
-/// returns, so readiness can be reported after it.
-pub fn start(shared: Arc<Shared>, path: PathBuf) -> notify::Result<()> {
+/// returns, so readiness can be reported after it. `loader` loads every
+/// later config.
+pub fn start(shared: Arc<Shared>, path: PathBuf, loader: Loader) -> notify::Result<()> {
     let (tx, rx) = mpsc::channel();
     let events = tx.clone();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -60,6 +62,7 @@ pub fn start(shared: Arc<Shared>, path: PathBuf) -> notify::Result<()> {
     let mut reloader = Reloader {
         shared,
         path,
+        loader,
         fingerprint,
         watcher,
         watched: BTreeSet::new(),
@@ -145,7 +148,7 @@ impl Reloader {
     }
 
     fn reload(&mut self, forced: bool) {
-        let config = match load(&self.path) {
+        let config = match self.loader.load(&self.path) {
             Ok(c) => c,
             Err(e) => {
                 metrics::config_reloaded(false);

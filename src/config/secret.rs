@@ -6,31 +6,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::FieldError;
-
-/// Secret bytes. `Debug` never shows them, so a secret cannot leak through
-/// an error or a log line that formats the config.
-#[derive(Clone)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Secret({} bytes)", self.0.len())
-    }
-}
+pub use crate::keys::Secret;
 
 /// Where a secret came from, so that `check` can warn about inline ones and
 /// the reloader can watch the files.
@@ -125,7 +101,7 @@ impl SecretSpec<'_> {
         if let Some(value) = self.inline {
             provenance.warn_inline(&self.field);
             return Ok(Some((
-                Secret(value.as_bytes().to_vec()),
+                Secret::from(value.as_bytes().to_vec()),
                 SecretOrigin::Inline,
             )));
         }
@@ -134,7 +110,7 @@ impl SecretSpec<'_> {
             let full = base.join(path);
             let bytes = provenance.read(&full, &field)?;
             return Ok(Some((
-                Secret(strip_newline(bytes)),
+                Secret::from(strip_newline(bytes)),
                 SecretOrigin::File(full),
             )));
         }
@@ -145,7 +121,7 @@ impl SecretSpec<'_> {
             })?;
             let bytes = value.into_encoded_bytes();
             return Ok(Some((
-                Secret(strip_newline(bytes)),
+                Secret::from(strip_newline(bytes)),
                 SecretOrigin::Env(var.to_owned()),
             )));
         }
@@ -166,6 +142,16 @@ impl SecretSpec<'_> {
                 ),
             )
         })
+    }
+}
+
+/// The YAML path of the form actually used (`…secret_file`, `…secret_env`
+/// or `…secret`), so that an error points at the line the operator wrote.
+pub fn origin_field(field: &str, origin: &SecretOrigin) -> String {
+    match origin {
+        SecretOrigin::Inline => field.to_owned(),
+        SecretOrigin::File(_) => format!("{field}_file"),
+        SecretOrigin::Env(_) => format!("{field}_env"),
     }
 }
 

@@ -10,18 +10,24 @@ use http::HeaderName;
 use ipnet::IpNet;
 
 use super::duration::ConfigDuration;
+use super::keys::org_keys;
 use super::model::*;
 use super::raw::*;
-use super::secret::{Provenance, SecretSpec};
+use super::secret::{origin_field, Provenance, SecretSpec};
 use super::FieldError;
-use crate::keys::{self, KeyDigest, KeySet};
+use crate::keys::JwksStore;
 use crate::metrics::OrgMetrics;
 use crate::redirect;
 
 const DEFAULT_TTL: u64 = 15 * 60;
 const MIN_SESSION_SECRET: usize = 32;
 
-pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, FieldError> {
+pub fn validate(
+    raw: RawConfig,
+    file: &Path,
+    text: &str,
+    jwks: &Arc<JwksStore>,
+) -> Result<Config, FieldError> {
     let base = file.parent().unwrap_or(Path::new("."));
     let mut provenance = Provenance::new(file, text);
 
@@ -87,7 +93,15 @@ pub fn validate(raw: RawConfig, file: &Path, text: &str) -> Result<Config, Field
     for (name, raw_org) in raw.organizations {
         let field = format!("organizations.{name}");
         let index = orgs.len();
-        let org = org(&name, raw_org, &field, session.ttl, base, &mut provenance)?;
+        let org = org(
+            &name,
+            raw_org,
+            &field,
+            session.ttl,
+            base,
+            &mut provenance,
+            jwks,
+        )?;
         for (i, host) in org.hosts.iter().enumerate() {
             if let Some(prev) = hosts.insert(host.clone(), index) {
                 let other: &Arc<Org> = &orgs[prev];
@@ -281,7 +295,7 @@ fn session(
     let (secret, origin) = spec.require(base, provenance)?;
     if secret.len() < MIN_SESSION_SECRET {
         return Err(FieldError::new(
-            keys::origin_field(&spec.field, &origin),
+            origin_field(&spec.field, &origin),
             format!(
                 "the session secret needs at least {MIN_SESSION_SECRET} bytes, this one has {}",
                 secret.len()
@@ -428,6 +442,7 @@ fn org(
     default_ttl: u64,
     base: &Path,
     provenance: &mut Provenance,
+    jwks: &Arc<JwksStore>,
 ) -> Result<Org, FieldError> {
     if !is_org_name(name) {
         return Err(FieldError::new(
@@ -482,22 +497,7 @@ fn org(
         .collect::<Vec<_>>()
         .join(" ");
 
-    if raw.keys.is_empty() {
-        return Err(FieldError::new(
-            format!("{field}.keys"),
-            "an organization needs at least one key",
-        ));
-    }
-    let mut digest = KeyDigest::default();
-    let mut keys = Vec::new();
-    let mut remotes = Vec::new();
-    for (i, key) in raw.keys.iter().enumerate() {
-        let key_field = format!("{field}.keys[{i}]");
-        match keys::load_key(key, &key_field, base, provenance, &mut digest)? {
-            keys::Loaded::Static(k) => keys.extend(k),
-            keys::Loaded::Remote(r) => remotes.push(r),
-        }
-    }
+    let keys = org_keys(&raw.keys, field, base, provenance, jwks)?;
 
     let principal_claim = raw.principal_claim.unwrap_or_else(|| "sub".into());
     if principal_claim.is_empty() {
@@ -540,7 +540,7 @@ fn org(
         logout_url,
         allowed_origins,
         frame_ancestors,
-        keys: KeySet::new(keys, remotes, digest.finish()),
+        keys,
         issuer: raw.issuer,
         audience: raw.audience.map(OneOrMany::into_vec).unwrap_or_default(),
         leeway: raw.leeway.map_or(30, ConfigDuration::secs),
@@ -577,7 +577,7 @@ fn code_flow(
     let (client_secret, origin) = spec.require(base, provenance)?;
     if client_secret.is_empty() {
         return Err(FieldError::new(
-            keys::origin_field(&spec.field, &origin),
+            origin_field(&spec.field, &origin),
             "is empty",
         ));
     }

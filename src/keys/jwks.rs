@@ -1,12 +1,13 @@
 //! JSON Web Key Sets, from a file or from an IdP's URL. A URL is fetched at
 //! load and every `refresh`; when the IdP is unreachable the last good set
-//! keeps serving. An unknown `kid` may trigger one early refetch a minute.
-//! Fetches run on background threads, never concurrently for one URL, and
-//! never while a request holds a lock.
+//! keeps serving, also across config reloads (see [`JwksStore`]). An unknown
+//! `kid` may trigger one early refetch a minute. Fetches run off the request
+//! path, never concurrently for one URL, and never while a request holds a
+//! lock.
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -15,7 +16,7 @@ use base64::Engine;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 
-use super::{parse_alg, VerifyKey};
+use super::{parse_alg, JwkError, KeyError, VerifyKey};
 
 /// An unknown `kid` refetches at most this often.
 pub const UNKNOWN_KID_INTERVAL: Duration = Duration::from_secs(60);
@@ -29,36 +30,31 @@ const MAX_JWKS_BYTES: u64 = 1024 * 1024;
 /// Parses a JWKS document. Keys ssogate cannot or must not use (encryption
 /// keys, symmetric keys, unsupported curves, another `alg` than the pinned
 /// one) are skipped; a set with no usable key is an error.
-pub fn parse(json: &[u8], pinned: Option<Algorithm>) -> Result<Vec<VerifyKey>, String> {
+pub fn parse(json: &[u8], pinned: Option<Algorithm>) -> Result<Vec<VerifyKey>, KeyError> {
     #[derive(serde::Deserialize)]
     struct Set {
         keys: Vec<serde_json::Value>,
     }
-    let set: Set = serde_json::from_slice(json).map_err(|e| format!("not a JWKS document: {e}"))?;
+    let set: Set = serde_json::from_slice(json).map_err(KeyError::NotJwks)?;
     let mut keys = Vec::new();
     let mut skipped = Vec::new();
     for (i, raw) in set.keys.into_iter().enumerate() {
         match serde_json::from_value::<Jwk>(raw)
-            .map_err(|e| e.to_string())
+            .map_err(JwkError::NotAJwk)
             .and_then(|jwk| key_from_jwk(&jwk, pinned))
         {
             Ok(Some(key)) => keys.push(key),
             Ok(None) => {}
-            Err(e) => skipped.push(format!("keys[{i}]: {e}")),
+            Err(e) => skipped.push((i, e)),
         }
     }
     if keys.is_empty() {
-        let why = if skipped.is_empty() {
-            "no signing keys".to_owned()
-        } else {
-            skipped.join("; ")
-        };
-        return Err(format!("the JWKS has no usable key ({why})"));
+        return Err(KeyError::NoUsableJwk { skipped });
     }
     Ok(keys)
 }
 
-fn key_from_jwk(jwk: &Jwk, pinned: Option<Algorithm>) -> Result<Option<VerifyKey>, String> {
+fn key_from_jwk(jwk: &Jwk, pinned: Option<Algorithm>) -> Result<Option<VerifyKey>, JwkError> {
     if jwk.common.public_key_use == Some(PublicKeyUse::Encryption) {
         return Ok(None);
     }
@@ -66,10 +62,10 @@ fn key_from_jwk(jwk: &Jwk, pinned: Option<Algorithm>) -> Result<Option<VerifyKey
         AlgorithmParameters::RSA(rsa) => {
             let n = URL_SAFE_NO_PAD
                 .decode(&rsa.n)
-                .map_err(|_| "bad RSA modulus")?;
+                .map_err(|_| JwkError::BadRsaModulus)?;
             let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
             if bits < super::spki::MIN_RSA_BITS {
-                return Err(format!("RSA key of {bits} bits is too small"));
+                return Err(JwkError::RsaTooSmall(bits));
             }
             Algorithm::RS256
         }
@@ -98,7 +94,7 @@ fn key_from_jwk(jwk: &Jwk, pinned: Option<Algorithm>) -> Result<Option<VerifyKey
     if natural.family() == jsonwebtoken::AlgorithmFamily::Ec && alg != natural {
         return Ok(None);
     }
-    let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let key = DecodingKey::from_jwk(jwk).map_err(JwkError::Unusable)?;
     Ok(Some(VerifyKey {
         kid: jwk.common.key_id.clone(),
         alg,
@@ -107,10 +103,36 @@ fn key_from_jwk(jwk: &Jwk, pinned: Option<Algorithm>) -> Result<Option<VerifyKey
     }))
 }
 
-/// The last good set of every URL, so that a reload while the IdP is down
-/// still starts with working keys.
-static LAST_GOOD: LazyLock<Mutex<HashMap<String, Arc<Vec<VerifyKey>>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// The last good set of every URL, kept for the life of the process so
+/// that a set built by a later config load (a reload while the IdP is down)
+/// still starts with working keys. Sets are kept per pinned algorithm: a set
+/// filtered for one `alg` must not seed a key pinned to another.
+#[derive(Default)]
+pub struct JwksStore {
+    last_good: Mutex<HashMap<SetId, Arc<Vec<VerifyKey>>>>,
+}
+
+/// A set's URL and the algorithm it is pinned to.
+type SetId = (String, Option<Algorithm>);
+
+impl std::fmt::Debug for JwksStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwksStore").finish_non_exhaustive()
+    }
+}
+
+impl JwksStore {
+    fn get(&self, url: &str, pinned: Option<Algorithm>) -> Option<Arc<Vec<VerifyKey>>> {
+        let last_good = self.last_good.lock().ok()?;
+        last_good.get(&(url.to_owned(), pinned)).cloned()
+    }
+
+    fn put(&self, url: &str, pinned: Option<Algorithm>, keys: Arc<Vec<VerifyKey>>) {
+        if let Ok(mut last_good) = self.last_good.lock() {
+            last_good.insert((url.to_owned(), pinned), keys);
+        }
+    }
+}
 
 #[derive(Default)]
 struct FetchState {
@@ -125,6 +147,8 @@ pub struct RemoteJwks {
     pub refresh: Duration,
     pinned: Option<Algorithm>,
     keys: ArcSwap<Vec<VerifyKey>>,
+    /// Where every good set fetched is recorded for later loads.
+    store: Arc<JwksStore>,
     state: Mutex<FetchState>,
     /// Bumped after every fetch, successful or not, to wake waiters.
     fetched: tokio::sync::watch::Sender<u64>,
@@ -139,24 +163,23 @@ impl std::fmt::Debug for RemoteJwks {
 }
 
 impl RemoteJwks {
-    /// Fetches once, now. On failure the last good set of this URL (from an
-    /// earlier config) serves; without one the set starts empty and the
-    /// refresher retries. The error, if any, is returned for `check`.
+    /// Fetches once, now. On failure the last good set of this URL in
+    /// `store` (from an earlier config) serves; without one the set starts
+    /// empty and the refresher retries. The error, if any, is returned for
+    /// `check`.
     pub fn load(
         url: String,
         refresh: Duration,
         pinned: Option<Algorithm>,
-    ) -> (Arc<Self>, Option<String>) {
-        let previous = LAST_GOOD
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&url).cloned())
-            .unwrap_or_default();
+        store: Arc<JwksStore>,
+    ) -> (Arc<Self>, Option<KeyError>) {
+        let previous = store.get(&url, pinned).unwrap_or_default();
         let remote = Arc::new(RemoteJwks {
             url,
             refresh,
             pinned,
             keys: ArcSwap::new(previous),
+            store,
             state: Mutex::new(FetchState::default()),
             fetched: tokio::sync::watch::Sender::new(0),
         });
@@ -199,14 +222,12 @@ impl RemoteJwks {
     }
 
     /// Fetches (blocking) after a successful `begin`, and releases it.
-    fn fetch_and_finish(&self) -> Result<(), String> {
+    fn fetch_and_finish(&self) -> Result<(), KeyError> {
         let result = fetch(&self.url).and_then(|body| parse(&body, self.pinned));
         let outcome = match result {
             Ok(keys) => {
                 let keys = Arc::new(keys);
-                if let Ok(mut last) = LAST_GOOD.lock() {
-                    last.insert(self.url.clone(), keys.clone());
-                }
+                self.store.put(&self.url, self.pinned, keys.clone());
                 self.keys.store(keys);
                 Ok(())
             }
@@ -224,7 +245,7 @@ impl RemoteJwks {
         outcome
     }
 
-    /// The periodic refresh, run by the refresher thread.
+    /// The periodic refresh; blocks for as long as the fetch takes.
     pub fn refresh_blocking(&self) {
         if self.begin().is_some() {
             let _ = self.fetch_and_finish();
@@ -264,21 +285,24 @@ impl RemoteJwks {
     }
 }
 
-fn fetch(url: &str) -> Result<Vec<u8>, String> {
+fn fetch(url: &str) -> Result<Vec<u8>, KeyError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(FETCH_TIMEOUT))
         .http_status_as_error(true)
         .max_redirects(3)
         .build()
         .into();
-    let mut response = agent.get(url).call().map_err(|e| e.to_string())?;
+    let mut response = agent
+        .get(url)
+        .call()
+        .map_err(|e| KeyError::Fetch(Box::new(e)))?;
     let mut body = Vec::new();
     response
         .body_mut()
         .as_reader()
         .take(MAX_JWKS_BYTES)
         .read_to_end(&mut body)
-        .map_err(|e| e.to_string())?;
+        .map_err(KeyError::FetchBody)?;
     Ok(body)
 }
 
@@ -287,7 +311,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn symmetric_and_encryption_keys_are_skipped() -> Result<(), String> {
+    fn symmetric_and_encryption_keys_are_skipped() -> Result<(), KeyError> {
         let json = br#"{"keys":[
             {"kty":"oct","k":"c2VjcmV0","kid":"o"},
             {"kty":"EC","crv":"P-256","use":"enc","kid":"e",

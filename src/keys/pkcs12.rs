@@ -7,6 +7,7 @@ use jsonwebtoken::Algorithm;
 use p12_keystore::{KeyStore, KeyStoreEntry, Pkcs12ImportPolicy};
 
 use super::spki::{self, Found};
+use super::KeyError;
 
 /// The public key of the certificate stored under `alias` (or of the only
 /// entry, when the store has one and no alias is given).
@@ -16,11 +17,9 @@ pub fn public_key(
     password: &str,
     alias: Option<&str>,
     allow_expired: bool,
-) -> Result<Found, String> {
-    let store =
-        KeyStore::from_pkcs12(data, password, Pkcs12ImportPolicy::Relaxed).map_err(|e| {
-            format!("cannot open the keystore (wrong password, or not a PKCS#12 file): {e}")
-        })?;
+) -> Result<Found, KeyError> {
+    let store = KeyStore::from_pkcs12(data, password, Pkcs12ImportPolicy::Relaxed)
+        .map_err(|e| KeyError::KeystoreUnreadable(e.to_string()))?;
     let aliases = || {
         store
             .entries()
@@ -29,18 +28,16 @@ pub fn public_key(
             .join(", ")
     };
     let entry = match alias {
-        Some(alias) => store.entry(alias).ok_or_else(|| {
-            format!(
-                "no entry with alias `{alias}`; the keystore has {}",
-                aliases()
-            )
+        Some(alias) => store.entry(alias).ok_or_else(|| KeyError::NoSuchAlias {
+            alias: alias.to_owned(),
+            aliases: aliases(),
         })?,
         None => {
             let mut entries = store.entries();
             match (entries.next(), entries.next()) {
                 (Some((_, only)), None) => only,
-                (None, _) => return Err("the keystore is empty".into()),
-                _ => return Err(format!("give `alias`: the keystore has {}", aliases())),
+                (None, _) => return Err(KeyError::KeystoreEmpty),
+                _ => return Err(KeyError::AliasNeeded(aliases())),
             }
         }
     };
@@ -48,12 +45,10 @@ pub fn public_key(
         KeyStoreEntry::PrivateKeyChain(chain) => chain
             .certs()
             .first()
-            .ok_or("the key entry has no certificate")?
+            .ok_or(KeyError::NoCertificateInEntry)?
             .as_der(),
         KeyStoreEntry::Certificate(cert) => cert.as_der(),
-        KeyStoreEntry::Secret(_) => {
-            return Err("the entry is a secret key, not a certificate".into())
-        }
+        KeyStoreEntry::Secret(_) => return Err(KeyError::SecretKeyEntry),
     };
     spki::from_certificate_der(alg, der, allow_expired)
 }

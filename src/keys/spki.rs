@@ -11,6 +11,8 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::{PublicKey, RSAPublicKey};
 use x509_parser::x509::SubjectPublicKeyInfo;
 
+use super::KeyError;
+
 /// RSA keys below this size are refused; they are factorable in practice.
 pub const MIN_RSA_BITS: usize = 2048;
 
@@ -22,13 +24,13 @@ pub struct Found {
 }
 
 /// Reads the first `PUBLIC KEY`, `RSA PUBLIC KEY` or `CERTIFICATE` block.
-pub fn from_pem(alg: Algorithm, pem: &[u8], allow_expired: bool) -> Result<Found, String> {
+pub fn from_pem(alg: Algorithm, pem: &[u8], allow_expired: bool) -> Result<Found, KeyError> {
     for block in Pem::iter_from_buffer(pem) {
-        let block = block.map_err(|e| format!("not a PEM file ({e})"))?;
+        let block = block.map_err(|e| KeyError::NotPem(e.to_string()))?;
         match block.label.as_str() {
             "PUBLIC KEY" => {
                 let (_, spki) = SubjectPublicKeyInfo::from_der(&block.contents)
-                    .map_err(|e| format!("bad public key: {e}"))?;
+                    .map_err(|e| KeyError::BadPublicKey(e.to_string()))?;
                 return Ok(Found {
                     key: from_spki(alg, &spki)?,
                     subject: None,
@@ -36,10 +38,10 @@ pub fn from_pem(alg: Algorithm, pem: &[u8], allow_expired: bool) -> Result<Found
             }
             "RSA PUBLIC KEY" => {
                 if alg.family() != AlgorithmFamily::Rsa {
-                    return Err(format!("an RSA key cannot verify {alg:?}"));
+                    return Err(KeyError::NotRsaAlg(alg));
                 }
-                let (_, rsa) = RSAPublicKey::from_der(&block.contents)
-                    .map_err(|_| "malformed RSA key".to_owned())?;
+                let (_, rsa) =
+                    RSAPublicKey::from_der(&block.contents).map_err(|_| KeyError::MalformedRsa)?;
                 check_rsa_size(rsa.key_size())?;
                 return Ok(Found {
                     key: DecodingKey::from_rsa_der(&block.contents),
@@ -50,7 +52,7 @@ pub fn from_pem(alg: Algorithm, pem: &[u8], allow_expired: bool) -> Result<Found
             _ => continue,
         }
     }
-    Err("no PUBLIC KEY or CERTIFICATE block".into())
+    Err(KeyError::NoPublicKeyBlock)
 }
 
 /// The public key of a DER certificate, refused when the certificate is not
@@ -59,15 +61,17 @@ pub fn from_certificate_der(
     alg: Algorithm,
     der: &[u8],
     allow_expired: bool,
-) -> Result<Found, String> {
-    let (_, cert) = X509Certificate::from_der(der).map_err(|e| format!("bad certificate: {e}"))?;
+) -> Result<Found, KeyError> {
+    let (_, cert) =
+        X509Certificate::from_der(der).map_err(|e| KeyError::BadCertificate(e.to_string()))?;
     let subject = cert.subject().to_string();
     let validity = cert.validity();
     if !allow_expired && !validity.is_valid() {
-        return Err(format!(
-            "certificate `{subject}` is not valid now (valid {} to {}); renew it, or set allow_expired_certificate: true",
-            validity.not_before, validity.not_after
-        ));
+        return Err(KeyError::CertificateNotValidNow {
+            subject,
+            not_before: validity.not_before.to_string(),
+            not_after: validity.not_after.to_string(),
+        });
     }
     Ok(Found {
         key: from_spki(alg, cert.public_key())?,
@@ -75,34 +79,40 @@ pub fn from_certificate_der(
     })
 }
 
-fn check_rsa_size(bits: usize) -> Result<(), String> {
+fn check_rsa_size(bits: usize) -> Result<(), KeyError> {
     if bits < MIN_RSA_BITS {
-        return Err(format!(
-            "RSA key of {bits} bits; at least {MIN_RSA_BITS} are required"
-        ));
+        return Err(KeyError::RsaTooSmall(bits));
     }
     Ok(())
 }
 
 /// A `DecodingKey` for `alg` from a SubjectPublicKeyInfo, refusing a key of
 /// another type or curve: a key is only ever used with its own algorithm.
-pub fn from_spki(alg: Algorithm, spki: &SubjectPublicKeyInfo) -> Result<DecodingKey, String> {
+pub fn from_spki(alg: Algorithm, spki: &SubjectPublicKeyInfo) -> Result<DecodingKey, KeyError> {
     let oid = &spki.algorithm.algorithm;
     let bits = spki.subject_public_key.data.as_ref();
     match alg.family() {
         AlgorithmFamily::Rsa => {
             if *oid != OID_PKCS1_RSAENCRYPTION {
-                return Err(format!("{alg:?} needs an RSA key, this is {oid}"));
+                return Err(KeyError::WrongKeyType {
+                    alg,
+                    kind: "an RSA",
+                    found: oid.to_string(),
+                });
             }
             match spki.parsed() {
                 Ok(PublicKey::RSA(rsa)) => check_rsa_size(rsa.key_size())?,
-                _ => return Err("malformed RSA key".into()),
+                _ => return Err(KeyError::MalformedRsa),
             }
             Ok(DecodingKey::from_rsa_der(bits))
         }
         AlgorithmFamily::Ec => {
             if *oid != OID_KEY_TYPE_EC_PUBLIC_KEY {
-                return Err(format!("{alg:?} needs an EC key, this is {oid}"));
+                return Err(KeyError::WrongKeyType {
+                    alg,
+                    kind: "an EC",
+                    found: oid.to_string(),
+                });
             }
             let curve = spki
                 .algorithm
@@ -115,16 +125,19 @@ pub fn from_spki(alg: Algorithm, spki: &SubjectPublicKeyInfo) -> Result<Decoding
                 OID_NIST_EC_P384
             };
             if curve.as_ref() != Some(&wanted) {
-                return Err(format!("{alg:?} needs a key on curve {wanted}"));
+                return Err(KeyError::WrongCurve {
+                    alg,
+                    curve: wanted.to_string(),
+                });
             }
             Ok(DecodingKey::from_ec_der(bits))
         }
         AlgorithmFamily::Ed => {
             if *oid != OID_SIG_ED25519 || bits.len() != 32 {
-                return Err("EdDSA needs an Ed25519 key".into());
+                return Err(KeyError::NotEd25519);
             }
             Ok(DecodingKey::from_ed_der(bits))
         }
-        AlgorithmFamily::Hmac => Err("HMAC keys take a secret, not a public key".into()),
+        AlgorithmFamily::Hmac => Err(KeyError::HmacPublicKey),
     }
 }
