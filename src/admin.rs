@@ -22,8 +22,9 @@ impl Admin {
         Admin { shared }
     }
 
-    /// Ready once the proxy listener accepts connections (a valid config is
-    /// loaded by construction: ssogate does not start without one).
+    /// Ready once the proxy listener accepts connections. A valid config is
+    /// loaded by construction (ssogate does not start without one), and the
+    /// config watcher runs: this service only starts once it does (`serve`).
     async fn ready(&self) -> bool {
         if self.shared.listener_up.load(Ordering::Acquire) {
             return true;

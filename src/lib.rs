@@ -2,7 +2,8 @@
 //! users in for an unmodified app and tells it who they are in headers.
 //!
 //! `serve` wires the pieces: the config snapshot, the replay store, the proxy
-//! service and the admin service, and runs them until a signal stops them.
+//! service, the admin service and the background services (the config
+//! watcher, the JWKS refresher), and runs them until a signal stops them.
 
 pub mod admin;
 pub mod cache;
@@ -29,9 +30,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pingora::server::configuration::ServerConf;
-use pingora::server::{ExecutionPhase, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::server::{
+    ExecutionPhase, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch, ShutdownWatch,
+};
+use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
 
+use config::reload::ConfigWatcher;
 use config::{Config, Loader, ReplayStoreSpec};
 use state::Shared;
 
@@ -53,8 +58,9 @@ pub enum ServeError {
     Watch(notify::Error),
 }
 
-/// Runs ssogate with a validated config until SIGTERM (drain, then exit) or
-/// SIGINT (exit now). `loader`, which loaded `config`, loads every reload.
+/// Runs ssogate with a validated config until SIGTERM or SIGINT (drain,
+/// then exit) or SIGQUIT (exit now). `loader`, which loaded `config`, loads
+/// every reload.
 pub fn serve(config: Config, loader: Loader) -> Result<(), ServeError> {
     let config_path = config.file.clone();
     // pingora retries a busy port for 30 s; an operator wants to know now.
@@ -82,6 +88,8 @@ pub fn serve(config: Config, loader: Loader) -> Result<(), ServeError> {
     let threads = config.threads;
     let orgs = config.orgs.len();
     let shared = Arc::new(Shared::new(config, replay));
+    let watcher =
+        ConfigWatcher::new(shared.clone(), config_path, loader).map_err(ServeError::Watch)?;
 
     let scratch = std::env::temp_dir().join(format!("ssogate-{}", std::process::id()));
     let conf = ServerConf {
@@ -104,11 +112,18 @@ pub fn serve(config: Config, loader: Loader) -> Result<(), ServeError> {
     let mut admin = Service::new("ssogate admin".into(), admin::Admin::new(shared.clone()));
     admin.threads = Some(1);
     admin.add_tcp(&admin_listen);
-    server.add_service(proxy);
-    server.add_service(admin);
+    // SPEC 9: the watcher runs before /readyz first answers 200. The
+    // listeners wait for it to report that it watches and handles SIGHUP.
+    let watching = server.add_service(background_service("config watcher", watcher));
+    server.add_service(background_service(
+        "jwks refresher",
+        JwksRefresher {
+            shared: shared.clone(),
+        },
+    ));
+    server.add_service(proxy).add_dependency(&watching);
+    server.add_service(admin).add_dependency(&watching);
 
-    config::reload::start(shared.clone(), config_path, loader).map_err(ServeError::Watch)?;
-    refresh_remote_key_sets(shared.clone());
     drain_then_exit(&server, shared.clone());
     tracing::info!(listen, admin_listen, threads, orgs, "ssogate started");
     server.run(RunArgs {
@@ -145,20 +160,36 @@ impl ShutdownSignalWatch for DrainOnSignal {
 /// Keeps every `jwks_url` of the current config fresh. It walks whatever
 /// config is current at each tick, so sets of replaced configs are left
 /// alone; fetches happen here, one at a time, never on a request.
-fn refresh_remote_key_sets(shared: Arc<Shared>) {
-    let spawned = std::thread::Builder::new()
-        .name("ssogate-jwks".into())
-        .spawn(move || loop {
-            std::thread::sleep(Duration::from_secs(1));
-            let config = shared.config.load_full();
+struct JwksRefresher {
+    shared: Arc<Shared>,
+}
+
+#[async_trait::async_trait]
+impl BackgroundService for JwksRefresher {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        const TICK: Duration = Duration::from_secs(1);
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !*shutdown.borrow() {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tick.tick() => {}
+            }
+            let config = self.shared.config.load_full();
             for remote in config.orgs.iter().flat_map(|o| o.keys.remotes()) {
-                if remote.due() {
-                    remote.refresh_blocking();
+                if !remote.due() {
+                    continue;
+                }
+                let remote = remote.clone();
+                // The fetch blocks (for seconds when the IdP is slow): on
+                // the blocking pool, so that shutdown is seen meanwhile.
+                let fetch = tokio::task::spawn_blocking(move || remote.refresh_blocking());
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = fetch => {}
                 }
             }
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "cannot start the JWKS refresher; key sets will not refresh");
+        }
     }
 }
 

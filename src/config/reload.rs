@@ -2,15 +2,25 @@
 //! their directories (so Kubernetes' atomic `..data` symlink swap is seen),
 //! bursts are debounced, and SIGHUP forces a reload. A new config replaces
 //! the old one only once it is fully loaded and valid.
+//!
+//! The watcher runs as a pingora background service, so that it stops with
+//! the server; notify delivers its events on a thread of its own, through a
+//! channel.
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use async_trait::async_trait;
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use pingora::services::ServiceReadyNotifier;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::mpsc::{self, UnboundedReceiver};
+use tokio::time::Instant;
 
 use super::{Config, Loader};
 use crate::metrics;
@@ -31,7 +41,16 @@ enum Trigger {
     Signal,
 }
 
-pub struct Reloader {
+/// The config watcher, as a pingora background service. It reports itself
+/// ready once it watches every directory and SIGHUP reloads: services that
+/// depend on it (the listeners) start only then, so `/readyz` never answers
+/// 200 before changes are seen.
+pub struct ConfigWatcher {
+    /// Taken when the service starts.
+    reloader: Mutex<Option<(Reloader, UnboundedReceiver<Trigger>)>>,
+}
+
+struct Reloader {
     shared: Arc<Shared>,
     path: PathBuf,
     loader: Loader,
@@ -43,70 +62,91 @@ pub struct Reloader {
     names: BTreeSet<OsString>,
 }
 
-/// Starts the watcher and the SIGHUP listener; both are live when this
-/// returns, so readiness can be reported after it. `loader` loads every
-/// later config.
-pub fn start(shared: Arc<Shared>, path: PathBuf, loader: Loader) -> notify::Result<()> {
-    let (tx, rx) = mpsc::channel();
-    let events = tx.clone();
-    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let trigger = match event {
-            // Reading a file (ours included) is not a change.
-            Ok(e) if matches!(e.kind, EventKind::Access(_)) => return,
-            Ok(e) => Trigger::Paths(e.paths),
-            Err(_) => Trigger::Rescan,
+impl ConfigWatcher {
+    /// Watches the directories of the config in service from now on (a
+    /// failure here stops startup); changes seen before the service runs
+    /// wait for it. `loader` loads every later config.
+    pub fn new(shared: Arc<Shared>, path: PathBuf, loader: Loader) -> notify::Result<Self> {
+        let (events, rx) = mpsc::unbounded_channel();
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let trigger = match event {
+                // Reading a file (ours included) is not a change.
+                Ok(e) if matches!(e.kind, EventKind::Access(_)) => return,
+                Ok(e) => Trigger::Paths(e.paths),
+                Err(_) => Trigger::Rescan,
+            };
+            let _ = events.send(trigger);
+        })?;
+        let fingerprint = shared.config.load().fingerprint;
+        let mut reloader = Reloader {
+            shared,
+            path,
+            loader,
+            fingerprint,
+            watcher,
+            watched: BTreeSet::new(),
+            names: BTreeSet::new(),
         };
-        let _ = events.send(trigger);
-    })?;
-    let fingerprint = shared.config.load().fingerprint;
-    let mut reloader = Reloader {
-        shared,
-        path,
-        loader,
-        fingerprint,
-        watcher,
-        watched: BTreeSet::new(),
-        names: BTreeSet::new(),
-    };
-    reloader.watch_current();
-    listen_for_sighup(tx)?;
-    std::thread::Builder::new()
-        .name("ssogate-reload".into())
-        .spawn(move || reloader.run(rx))
-        .map_err(notify::Error::io)?;
-    Ok(())
+        reloader.watch_current();
+        Ok(ConfigWatcher {
+            reloader: Mutex::new(Some((reloader, rx))),
+        })
+    }
 }
 
-fn listen_for_sighup(tx: Sender<Trigger>) -> notify::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(notify::Error::io)?;
-    // Registered here, before start() returns: a SIGHUP that arrives later
-    // must reload, never take the default action (terminate).
-    let mut hangup = {
-        let _guard = runtime.enter();
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .map_err(notify::Error::io)?
-    };
-    std::thread::Builder::new()
-        .name("ssogate-sighup".into())
-        .spawn(move || {
-            runtime.block_on(async {
-                while hangup.recv().await.is_some() {
-                    if tx.send(Trigger::Signal).is_err() {
-                        break;
-                    }
-                }
-            })
-        })
-        .map_err(notify::Error::io)?;
-    Ok(())
+#[async_trait]
+impl BackgroundService for ConfigWatcher {
+    async fn start_with_ready_notifier(
+        &self,
+        shutdown: ShutdownWatch,
+        ready_notifier: ServiceReadyNotifier,
+    ) {
+        let taken = self.reloader.lock().ok().and_then(|mut r| r.take());
+        let Some((reloader, events)) = taken else {
+            return;
+        };
+        // Without a handler, SIGHUP's default action terminates: an
+        // operator's reload would kill ssogate. Rather not start at all.
+        let hangup = match signal(SignalKind::hangup()) {
+            Ok(hangup) => hangup,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGHUP; stopping");
+                crate::logging::flush();
+                std::process::exit(2);
+            }
+        };
+        ready_notifier.notify_ready();
+        reloader.run(events, hangup, shutdown).await;
+    }
+}
+
+/// The next change or SIGHUP; `None` once either source has ended (the
+/// runtime is going down).
+async fn next_trigger(
+    events: &mut UnboundedReceiver<Trigger>,
+    hangup: &mut Signal,
+) -> Option<Trigger> {
+    tokio::select! {
+        trigger = events.recv() => trigger,
+        signal = hangup.recv() => signal.map(|()| Trigger::Signal),
+    }
 }
 
 impl Reloader {
-    fn run(mut self, rx: Receiver<Trigger>) {
-        while let Ok(first) = rx.recv() {
+    async fn run(
+        mut self,
+        mut events: UnboundedReceiver<Trigger>,
+        mut hangup: Signal,
+        mut shutdown: ShutdownWatch,
+    ) {
+        while !*shutdown.borrow() {
+            let first = tokio::select! {
+                _ = shutdown.changed() => return,
+                trigger = next_trigger(&mut events, &mut hangup) => trigger,
+            };
+            let Some(first) = first else {
+                return;
+            };
             if !self.matters(&first) {
                 continue;
             }
@@ -116,22 +156,21 @@ impl Reloader {
             let deadline = Instant::now() + MAX_DEBOUNCE;
             let mut quiet_until = Instant::now() + DEBOUNCE;
             loop {
-                let now = Instant::now();
-                let wait = quiet_until.min(deadline).saturating_duration_since(now);
-                if wait.is_zero() {
-                    break;
-                }
-                match rx.recv_timeout(wait) {
-                    Ok(t) if self.matters(&t) => {
+                let trigger = tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = tokio::time::sleep_until(quiet_until.min(deadline)) => break,
+                    trigger = next_trigger(&mut events, &mut hangup) => trigger,
+                };
+                match trigger {
+                    Some(t) if self.matters(&t) => {
                         forced |= t == Trigger::Signal;
                         quiet_until = Instant::now() + DEBOUNCE;
                     }
-                    Ok(_) => {}
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => return,
+                    Some(_) => {}
+                    None => return,
                 }
             }
-            self.reload(forced);
+            self.reload(forced).await;
         }
     }
 
@@ -147,12 +186,21 @@ impl Reloader {
         }
     }
 
-    fn reload(&mut self, forced: bool) {
-        let config = match self.loader.load(&self.path) {
-            Ok(c) => c,
-            Err(e) => {
+    async fn reload(&mut self, forced: bool) {
+        let loader = self.loader.clone();
+        let path = self.path.clone();
+        // Loading reads files and may fetch key sets: not on the runtime.
+        let loaded = tokio::task::spawn_blocking(move || loader.load(&path)).await;
+        let config = match loaded {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
                 metrics::config_reloaded(false);
                 tracing::error!(error = %e, "config reload refused; the previous config keeps serving");
+                return;
+            }
+            Err(e) => {
+                metrics::config_reloaded(false);
+                tracing::error!(error = %e, "config reload failed; the previous config keeps serving");
                 return;
             }
         };
