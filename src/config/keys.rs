@@ -61,6 +61,41 @@ impl Entry<'_> {
         jwks: &Arc<JwksStore>,
     ) -> Result<(), FieldError> {
         let raw = self.raw;
+        let alg = self.check_fields()?;
+        if raw.secret.is_some() || raw.secret_file.is_some() || raw.secret_env.is_some() {
+            return self.hmac(alg, set, provenance);
+        }
+        if let Some(url) = &raw.jwks_url {
+            let refresh = raw.refresh.map_or(DEFAULT_JWKS_REFRESH, |d| d.0);
+            let (remote, error) = RemoteJwks::load(url.clone(), refresh, alg, jwks.clone());
+            if let Some(e) = error {
+                provenance.warnings.push(format!(
+                    "{}.jwks_url: cannot fetch {url} now ({e}); retrying in the background",
+                    self.field
+                ));
+            }
+            set.add_remote(remote);
+            return Ok(());
+        }
+        if let Some(path) = &raw.jwks_file {
+            let (full, bytes) = self.read("jwks_file", path, provenance)?;
+            let found =
+                keys::jwks::parse(&bytes, alg).map_err(|e| self.in_file("jwks_file", &full, e))?;
+            set.add(
+                found,
+                alg.unwrap_or(Algorithm::RS256),
+                raw.kid.as_deref(),
+                &bytes,
+            );
+            return Ok(());
+        }
+        self.public_key(alg, set, provenance)
+    }
+
+    /// The rules on which fields go together, checked before anything is
+    /// read; returns the pinned algorithm, if any.
+    fn check_fields(&self) -> Result<Option<Algorithm>, FieldError> {
+        let raw = self.raw;
         let field = &self.field;
         let sources = [
             raw.secret.is_some() || raw.secret_file.is_some() || raw.secret_env.is_some(),
@@ -109,33 +144,17 @@ impl Entry<'_> {
                 "only a jwks_url key takes it",
             ));
         }
+        Ok(alg)
+    }
 
-        if sources[0] {
-            return self.hmac(alg, set, provenance);
-        }
-        if let Some(url) = &raw.jwks_url {
-            let refresh = raw.refresh.map_or(DEFAULT_JWKS_REFRESH, |d| d.0);
-            let (remote, error) = RemoteJwks::load(url.clone(), refresh, alg, jwks.clone());
-            if let Some(e) = error {
-                provenance.warnings.push(format!(
-                    "{field}.jwks_url: cannot fetch {url} now ({e}); retrying in the background"
-                ));
-            }
-            set.add_remote(remote);
-            return Ok(());
-        }
-        if let Some(path) = &raw.jwks_file {
-            let (full, bytes) = self.read("jwks_file", path, provenance)?;
-            let found =
-                keys::jwks::parse(&bytes, alg).map_err(|e| self.in_file("jwks_file", &full, e))?;
-            set.add(
-                found,
-                alg.unwrap_or(Algorithm::RS256),
-                raw.kid.as_deref(),
-                &bytes,
-            );
-            return Ok(());
-        }
+    /// A `public_key_file` or `pkcs12_file` key.
+    fn public_key(
+        &self,
+        alg: Option<Algorithm>,
+        set: &mut KeySetBuilder,
+        provenance: &mut Provenance,
+    ) -> Result<(), FieldError> {
+        let raw = self.raw;
         let alg = self.require_alg(alg)?;
         check_material(alg, Material::PublicKey).map_err(|e| self.at("alg", e))?;
         let allow_expired = raw.allow_expired_certificate.unwrap_or(false);
@@ -160,7 +179,7 @@ impl Entry<'_> {
             ("pkcs12_file", data, found)
         };
         if let Some(subject) = &found.subject {
-            tracing::debug!(field = %format!("{field}.{file_field}"), %subject, "loaded certificate");
+            tracing::debug!(field = %format!("{}.{file_field}", self.field), %subject, "loaded certificate");
         }
         set.add([found.key], alg, raw.kid.as_deref(), &bytes);
         Ok(())
@@ -243,5 +262,64 @@ impl Entry<'_> {
             format!("{}.{name}", self.field),
             format!("{}: {error}", file.display()),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The refusal of an org whose only key is `yaml`, read from `base`.
+    fn refusal(yaml: &str, base: &Path) -> Result<FieldError, String> {
+        let raw: RawKey = serde_yaml_ng::from_str(yaml).map_err(|e| e.to_string())?;
+        let mut provenance = Provenance::new(&base.join("config.yaml"), "");
+        match org_keys(
+            &[raw],
+            "organizations.acme",
+            base,
+            &mut provenance,
+            &Arc::default(),
+        ) {
+            Ok(_) => Err(format!("{yaml} was accepted")),
+            Err(e) => Ok(e),
+        }
+    }
+
+    #[test]
+    fn a_wrong_alg_is_named_before_the_secret_is_read() -> Result<(), String> {
+        let e = refusal(
+            "{ alg: RS256, secret_env: SSOGATE_TEST_NEVER_SET }",
+            Path::new("."),
+        )?;
+        assert_eq!(e.field, "organizations.acme.keys[0].alg");
+        assert_eq!(e.message, "RS256 needs a public key, not a shared secret");
+        Ok(())
+    }
+
+    #[test]
+    fn a_short_secret_is_named_by_the_form_given() -> Result<(), String> {
+        let e = refusal("{ alg: HS256, secret: too-short }", Path::new("."))?;
+        assert_eq!(e.field, "organizations.acme.keys[0].secret");
+        assert_eq!(
+            e.message,
+            "an HMAC secret needs at least 32 bytes, this one has 9"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_bad_key_file_is_named_with_its_path() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        std::fs::write(dir.path().join("idp.pem"), "not a key")?;
+        let e = refusal("{ alg: RS256, public_key_file: idp.pem }", dir.path())?;
+        assert_eq!(e.field, "organizations.acme.keys[0].public_key_file");
+        assert_eq!(
+            e.message,
+            format!(
+                "{}: no PUBLIC KEY or CERTIFICATE block",
+                dir.path().join("idp.pem").display()
+            )
+        );
+        Ok(())
     }
 }
