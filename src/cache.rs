@@ -90,8 +90,4 @@ impl SessionCache {
         self.entries.run_pending_tasks();
         self.entries.entry_count()
     }
-
-    pub fn remove(&self, key: &CacheKey) {
-        self.entries.invalidate(key);
-    }
 }

@@ -1,151 +1,86 @@
-//! The auth gate in front of the app: a request passes with an identity, or
-//! is answered here (redirect to login, 401, 403, 404).
+//! The auth gate in front of the app: a request for the app (outside
+//! `reserved_prefix`) passes with an identity, or on a public path without
+//! one, or is answered here (302 to the login, 401, 403, 404).
 
 use std::sync::Arc;
 
-use crate::cache::{Cached, Credential, SessionCache};
+use crate::auth::{self, Check};
 use crate::config::Org;
-use crate::flows::{self, login, Exchange};
-use crate::metrics::{AuthMethod, AuthResult, Outcome};
-use crate::redirect::safe_or;
-use crate::replay;
-use crate::reply::Reply;
-use crate::request::bearer_token;
-use crate::session::{cookie_values, open_json, Identity};
-use crate::token::{self, Delivery, Policy};
+use crate::ctx::Request;
+use crate::decision::{Decision, Refusal, Verdict};
+use crate::metrics::{AuthMethod, AuthResult};
+use crate::redirect::{encode_component, safe_or};
+use crate::request::{public_base, query_param};
+use crate::route::ensure_enabled;
+use crate::signin;
 
-pub enum Verdict {
-    /// Proxy it; with an identity to inject, or none on a public path.
-    Pass(Option<Arc<Identity>>),
-    Answer(Reply),
-}
-
-/// Decides a request for the app (outside `reserved_prefix`).
-pub async fn check(x: &mut Exchange<'_>) -> Verdict {
-    if x.config.is_public(x.facts.path) && !has_dot_segment(x.facts.path) {
-        x.outcome = Outcome::Public;
-        x.org = x.config.route(x.facts.host, x.facts.path).cloned();
-        return Verdict::Pass(None);
+/// Decides a request for the app. Credentials are tried in this order: a
+/// Bearer token, a query token, the session cookie.
+pub async fn check(req: &Request<'_>) -> Decision {
+    let router = req.router();
+    let (host, path) = (req.facts.host, req.facts.path);
+    if router.is_public(path) && !has_dot_segment(path) {
+        return Decision::new(router.route(host, path).cloned(), Verdict::Public);
     }
-    let Some(org) = x.config.route(x.facts.host, x.facts.path).cloned() else {
-        x.outcome = Outcome::Unrouted;
-        let status = if x.facts.navigation { 404 } else { 401 };
-        return Verdict::Answer(x.error(status, "unknown_organization"));
+    let Some(org) = router.route(host, path) else {
+        let navigation = req.facts.navigation;
+        return Decision::refuse(None, Refusal::Unrouted { navigation });
     };
-    x.org = Some(org.clone());
-    if !org.enabled {
-        x.outcome = Outcome::Forbidden;
-        return Verdict::Answer(x.error(403, "organization_disabled"));
+    let org = org.clone();
+    if let Err(refusal) = ensure_enabled(&org, None) {
+        return Decision::refuse(Some(org), refusal);
     }
-
-    if let Some(result) = bearer_identity(x, Some(&org)).await {
-        return match result {
-            Some(identity) => proxied(x, identity),
-            None => {
-                x.outcome = Outcome::Unauthorized;
-                Verdict::Answer(
-                    x.error(401, "invalid_token")
-                        .bearer_challenge(Some("invalid_token")),
-                )
-            }
-        };
+    match auth::bearer(req, Some(&org)).await {
+        Check::Valid(identity) => {
+            return Decision::new(Some(org), Verdict::Proxy(identity))
+                .with_auth(Some((AuthMethod::Bearer, AuthResult::Ok)));
+        }
+        Check::Refused(result) => {
+            return Decision::refuse(Some(org), Refusal::Token(AuthMethod::Bearer, result));
+        }
+        Check::Absent => {}
     }
-    if let Some(reply) = query_token_login(x, &org).await {
-        return Verdict::Answer(reply);
+    if let Some(decision) = query_token_login(req, &org).await {
+        return decision;
     }
-    if let Some(identity) = cookie_identity(x, Some(&org)).await {
-        return proxied(x, identity);
+    let cookie = auth::cookie(req, Some(org.as_ref())).await;
+    let seen = cookie.auth(AuthMethod::Cookie);
+    match cookie {
+        Check::Valid(identity) => Decision::new(Some(org), Verdict::Proxy(identity)),
+        Check::Refused(_) | Check::Absent => unauthenticated(req, org),
     }
-    Verdict::Answer(unauthenticated(x, &org))
-}
-
-fn proxied(x: &mut Exchange, identity: Arc<Identity>) -> Verdict {
-    x.outcome = Outcome::Proxied;
-    Verdict::Pass(Some(identity))
+    .with_auth(seen)
 }
 
 /// No credential: a browser goes straight to the org's login; a script gets
 /// a 401 telling it where the login starts.
-fn unauthenticated(x: &mut Exchange, org: &Org) -> Reply {
-    let return_path = x.facts.path_and_query();
-    let return_path = safe_or(Some(&return_path), &org.home_path).to_owned();
-    if x.facts.navigation {
-        return login::start(x, org, &return_path);
+fn unauthenticated(req: &Request, org: Arc<Org>) -> Decision {
+    let wanted = req.facts.path_and_query();
+    let return_path = safe_or(Some(&wanted), &org.home_path);
+    if req.facts.navigation {
+        let started = signin::start(req, &org, return_path);
+        return Decision::login_redirect(org, started);
     }
-    x.outcome = Outcome::Unauthorized;
-    let login_url = match crate::request::public_base(x.config, x.req, &x.facts) {
-        Some(base) => format!(
-            "{base}{}/login?rd={}",
-            x.config.reserved_prefix,
-            crate::redirect::encode_component(&return_path)
-        ),
-        None => format!("{}/login", x.config.reserved_prefix),
+    let prefix = &req.config.reserved_prefix;
+    let login_url = match public_base(req.config, req.head, &req.facts) {
+        Some(base) => format!("{base}{prefix}/login?rd={}", encode_component(return_path)),
+        None => format!("{prefix}/login"),
     };
-    Reply::json(
-        401,
-        &serde_json::json!({"error": "unauthenticated", "login_url": login_url, "request_id": x.request_id}),
-    )
-    .bearer_challenge(None)
-}
-
-/// `Authorization: Bearer`, for an org that accepts it: `None` when not
-/// applicable (the header then reaches the app untouched), `Some(None)` for
-/// a refused token.
-pub async fn bearer_identity(
-    x: &mut Exchange<'_>,
-    org: Option<&Arc<Org>>,
-) -> Option<Option<Arc<Identity>>> {
-    let org = org.filter(|o| o.accept_bearer)?;
-    let token = bearer_token(x.req)?;
-    let cache = &x.shared.cache;
-    let key = SessionCache::key(Credential::Bearer, token);
-    let version = org.keys.version();
-    if let Some(hit) = cache.get(&key, x.now) {
-        if hit.keys_version == version && hit.identity.org == org.name {
-            x.auth = Some((AuthMethod::Bearer, AuthResult::Ok));
-            return Some(Some(hit.identity.clone()));
-        }
-    }
-    let policy = Policy::new(org, x.config, x.now, Delivery::Header);
-    let result = token::verify_fresh(token, &policy).await;
-    x.auth = Some((
-        AuthMethod::Bearer,
-        result
-            .as_ref()
-            .map_or_else(|r| r.result(), |_| AuthResult::Ok),
-    ));
-    let verified = match result {
-        Ok(v) => v,
-        Err(_) => return Some(None),
-    };
-    let identity = Arc::new(verified.identity);
-    cache.insert(
-        key,
-        Cached {
-            identity: identity.clone(),
-            until: verified.exp.saturating_add(org.leeway as i64),
-            keys_version: org.keys.version(),
-        },
-    );
-    Some(Some(identity))
+    let login_url = Some(login_url);
+    Decision::refuse(Some(org), Refusal::Unauthenticated { login_url })
 }
 
 /// `?access_token=` (the org's `accept_query_token`) on any URL: a session
 /// is created and the browser sent to the same URL without the token.
-async fn query_token_login(x: &mut Exchange<'_>, org: &Arc<Org>) -> Option<Reply> {
+async fn query_token_login(req: &Request<'_>, org: &Arc<Org>) -> Option<Decision> {
     let param = org.accept_query_token.as_deref()?;
-    let query = x.facts.query?;
-    let token = crate::request::query_param(query, param)?;
-    let clean = without_param(x.facts.path, query, param);
-    let clean = safe_or(Some(&clean), &org.home_path).to_owned();
-    let reply = flows::establish_session(x, org, &token, AuthMethod::Query, &clean).await;
-    x.outcome = match reply.status {
-        302 => Outcome::Internal,
-        403 => Outcome::Forbidden,
-        status if status >= 500 => Outcome::Error,
-        _ => Outcome::Unauthorized,
-    };
-    Some(reply)
+    let query = req.facts.query?;
+    let token = query_param(query, param)?;
+    let clean = without_param(req.facts.path, query, param);
+    let clean = safe_or(Some(&clean), &org.home_path);
+    let method = AuthMethod::Query;
+    let result = signin::session_from_token(req, org, &token, method, clean).await;
+    Some(Decision::session(org.clone(), method, result))
 }
 
 /// `path?query` with every `param=` removed, other parameters kept as sent.
@@ -162,79 +97,6 @@ fn without_param(path: &str, query: &str, param: &str) -> String {
         path.to_owned()
     } else {
         format!("{path}?{}", kept.join("&"))
-    }
-}
-
-/// The session cookie's identity, if it opens, has not expired, was not
-/// revoked and belongs to `org` (any org when `None`).
-pub async fn cookie_identity(x: &mut Exchange<'_>, org: Option<&Org>) -> Option<Arc<Identity>> {
-    let settings = &x.config.session;
-    let mut seen = false;
-    let mut verdict = AuthResult::Malformed;
-    let mut found = None;
-    for value in cookie_values(&x.req.headers, &settings.cookie_name) {
-        seen = true;
-        let Some(identity) = open_cookie(x, value) else {
-            continue;
-        };
-        verdict = judge(x, &identity, org);
-        if verdict == AuthResult::Ok {
-            found = Some(identity);
-            break;
-        }
-    }
-    if let Some(identity) = &found {
-        let key = replay::revoked_key(&identity.session_id);
-        if x.shared.replay.contains(&key).await.unwrap_or(false) {
-            verdict = AuthResult::Replay;
-            found = None;
-        }
-    }
-    if seen {
-        x.auth = Some((AuthMethod::Cookie, verdict));
-    }
-    found
-}
-
-/// The identity sealed in a session cookie value: from the cache, or opened
-/// (one AEAD decryption) and cached until the session ends.
-fn open_cookie(x: &Exchange, value: &str) -> Option<Arc<Identity>> {
-    let settings = &x.config.session;
-    let key = SessionCache::key(Credential::Cookie(settings.fingerprint), value);
-    if let Some(hit) = x.shared.cache.get(&key, x.now) {
-        return Some(hit.identity.clone());
-    }
-    let identity = Arc::new(open_json::<Identity>(
-        &settings.key,
-        &settings.cookie_name,
-        value,
-    )?);
-    if identity.expires_at > x.now {
-        x.shared.cache.insert(
-            key,
-            Cached {
-                identity: identity.clone(),
-                until: identity.expires_at,
-                keys_version: 0,
-            },
-        );
-    }
-    Some(identity)
-}
-
-fn judge(x: &Exchange, identity: &Identity, org: Option<&Org>) -> AuthResult {
-    if identity.expires_at <= x.now || identity.session_id.is_empty() {
-        return AuthResult::Expired;
-    }
-    let owner = match org {
-        Some(org) if org.name == identity.org => Some(org),
-        Some(_) => return AuthResult::UnknownOrg,
-        None => x.config.org(&identity.org).map(|o| o.as_ref()),
-    };
-    match owner {
-        None => AuthResult::UnknownOrg,
-        Some(o) if !o.enabled => AuthResult::Disabled,
-        Some(_) => AuthResult::Ok,
     }
 }
 

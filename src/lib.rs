@@ -6,11 +6,16 @@
 //! watcher, the JWKS refresher), and runs them until a signal stops them.
 
 pub mod admin;
+pub mod auth;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod ctx;
+pub mod decision;
 pub mod flows;
+pub mod framing;
 pub mod gate;
+pub mod headers;
 pub mod keys;
 pub mod logging;
 pub mod metrics;
@@ -20,7 +25,9 @@ pub mod redirect;
 pub mod replay;
 pub mod reply;
 pub mod request;
+pub mod route;
 pub mod session;
+pub mod signin;
 pub mod state;
 pub mod token;
 

@@ -1,28 +1,28 @@
 //! The pingora `ProxyHttp` implementation. Read top to bottom, the phases are
-//! the life of a request: gate it, pick the upstream, rewrite the request
-//! headers (identity in, spoofs and our cookies out), rewrite the response
-//! headers (framing policy), log it.
+//! the life of a request: decide it (the gate, or one of ssogate's own
+//! endpoints) and record the decision, pick the upstream, rewrite the
+//! request headers for the app, apply the framing policy to its response,
+//! log it and count it.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use http::header::{CONTENT_SECURITY_POLICY, COOKIE, X_FRAME_OPTIONS};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType};
 
-use crate::clock;
-use crate::config::{ClaimSource, Config, Org};
-use crate::flows::{self, Exchange};
-use crate::gate::{self, Verdict};
-use crate::metrics::{self, AuthMethod, AuthResult, Outcome};
+use crate::config::Config;
+use crate::ctx::{Request, RequestCtx};
+use crate::decision::{Decision, Refusal, Stage};
+use crate::headers::{self, Peer};
+use crate::metrics::{self, Outcome};
 use crate::reply::Reply;
-use crate::request::{self, Facts};
-use crate::session::Identity;
-use crate::state::{InflightGuard, Shared};
+use crate::request;
+use crate::route::Router;
+use crate::state::Shared;
+use crate::{flows, framing, gate};
 
 pub struct Gateway {
     shared: Arc<Shared>,
@@ -34,45 +34,15 @@ impl Gateway {
     }
 }
 
-/// Per-request state, carried through the phases.
-pub struct RequestCtx {
-    /// The config snapshot this request started with, kept to the end.
-    config: Arc<Config>,
-    request_id: String,
-    started: Instant,
-    org: Option<Arc<Org>>,
-    identity: Option<Arc<Identity>>,
-    outcome: Outcome,
-    auth: Option<(AuthMethod, AuthResult)>,
-    client_ip: Option<IpAddr>,
-    trusted_peer: bool,
-    /// When the request left for the app, and how long its head took back.
-    upstream_sent: Option<Instant>,
-    upstream_time: Option<Duration>,
-    ambiguous_framing: bool,
-    _inflight: InflightGuard,
-}
+/// The only body ssogate reads itself is the code endpoint's JSON.
+const MAX_BODY_BYTES: usize = 64 * 1024;
 
 #[async_trait]
 impl ProxyHttp for Gateway {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
-        RequestCtx {
-            config: self.shared.config.load_full(),
-            request_id: new_request_id(),
-            started: Instant::now(),
-            org: None,
-            identity: None,
-            outcome: Outcome::Error,
-            auth: None,
-            client_ip: None,
-            trusted_peer: false,
-            upstream_sent: None,
-            upstream_time: None,
-            ambiguous_framing: false,
-            _inflight: InflightGuard::new(&self.shared.inflight),
-        }
+        RequestCtx::new(&self.shared)
     }
 
     async fn request_filter(
@@ -86,12 +56,13 @@ impl ProxyHttp for Gateway {
             ctx.ambiguous_framing = true;
             session.set_keepalive(None);
         }
-        let reply = self.decide(session, ctx).await;
-        match reply {
+        let config = ctx.config.clone();
+        let (stage, decision) = self.decide(session, &config, ctx).await;
+        match ctx.record(stage, decision) {
             None => Ok(false),
             Some(reply) => {
-                let extra = framing_headers_for_own_reply(ctx.org.as_deref());
-                reply.write(session, &extra).await?;
+                let framing = framing::own_reply_headers(ctx.org().map(|o| o.as_ref()));
+                reply.write(session, &framing).await?;
                 Ok(true)
             }
         }
@@ -103,8 +74,7 @@ impl ProxyHttp for Gateway {
         ctx: &mut RequestCtx,
     ) -> pingora::Result<Box<HttpPeer>> {
         let upstream = ctx
-            .org
-            .as_ref()
+            .org()
             .and_then(|o| o.upstream.as_ref())
             .unwrap_or(&ctx.config.upstream);
         let mut peer = HttpPeer::new(upstream.addr, false, String::new());
@@ -118,12 +88,13 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        strip_identity_headers(upstream, &ctx.config.stripped_headers);
-        if let Some(identity) = &ctx.identity {
-            inject_identity(upstream, &ctx.config, identity)?;
-        }
-        strip_own_cookies(upstream, &ctx.config);
-        set_forwarded(upstream, ctx)?;
+        let peer = Peer {
+            client_ip: ctx.client_ip,
+            trusted: ctx.trusted_peer,
+            request_id: &ctx.request_id,
+        };
+        let identity = ctx.identity().map(|i| i.as_ref());
+        headers::rewrite_request(upstream, &ctx.config, identity, &peer)?;
         ctx.upstream_sent = Some(Instant::now());
         Ok(())
     }
@@ -144,7 +115,7 @@ impl ProxyHttp for Gateway {
         response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        apply_framing_policy(response, ctx.org.as_deref())
+        framing::apply(response, ctx.org().map(|o| o.as_ref()))
     }
 
     async fn fail_to_proxy(
@@ -165,11 +136,7 @@ impl ProxyHttp for Gateway {
             },
         };
         if code > 0 && session.response_written().is_none() {
-            let navigation = session
-                .req_header()
-                .headers
-                .get("sec-fetch-mode")
-                .is_some_and(|m| m.as_bytes() == b"navigate");
+            let navigation = request::is_navigation(session.req_header());
             let error = if code >= 500 {
                 "upstream_unavailable"
             } else {
@@ -194,39 +161,32 @@ impl ProxyHttp for Gateway {
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let mut outcome = ctx.outcome;
-        let org_metrics: &metrics::OrgMetrics = match &ctx.org {
+        let outcome = settled(ctx.outcome(), status, e);
+        let org_metrics: &metrics::OrgMetrics = match ctx.org() {
             Some(org) => &org.metrics,
             None => metrics::unrouted(),
         };
-        if let Some(e) = e {
-            if matches!(outcome, Outcome::Proxied | Outcome::Public) || status >= 500 || status == 0
-            {
-                outcome = Outcome::Error;
-            }
-            if e.esource() == &ErrorSource::Upstream {
-                org_metrics.upstream_error(upstream_error_kind(e));
-            }
-        } else if status >= 500 && !matches!(outcome, Outcome::Proxied | Outcome::Public) {
-            outcome = Outcome::Error;
+        if let Some(e) = e.filter(|e| e.esource() == &ErrorSource::Upstream) {
+            org_metrics.upstream_error(upstream_error_kind(e));
         }
         let elapsed = ctx.started.elapsed();
         org_metrics.request(outcome, elapsed.as_secs_f64());
-        if let Some((method, result)) = ctx.auth {
+        let auth = ctx.auth();
+        if let Some((method, result)) = auth {
             org_metrics.auth(method, result);
         }
         let req = session.req_header();
         tracing::info!(
             target: "ssogate::access",
             request_id = %ctx.request_id,
-            org = ctx.org.as_ref().map_or("_none", |o| o.name.as_str()),
+            org = ctx.org().map_or("_none", |o| o.name.as_str()),
             method = %req.method,
             path = req.uri.path(),
             status,
             outcome = outcome.label(),
-            auth_method = ctx.auth.map(|(m, _)| m.label()),
-            auth_result = ctx.auth.map(|(_, r)| r.label()),
-            principal = ctx.identity.as_ref().map(|i| i.principal.as_str()),
+            auth_method = auth.map(|(m, _)| m.label()),
+            auth_result = auth.map(|(_, r)| r.label()),
+            principal = ctx.identity().map(|i| i.principal.as_str()),
             client = ctx.client_ip.map(tracing::field::display),
             upstream_ms = ctx.upstream_time.map(|d| d.as_secs_f64() * 1000.0),
             duration_ms = elapsed.as_secs_f64() * 1000.0,
@@ -236,22 +196,22 @@ impl ProxyHttp for Gateway {
 }
 
 impl Gateway {
-    /// The gate: `None` lets the request through to the app, `Some` is the
-    /// answer ssogate gives itself.
-    async fn decide(&self, session: &mut Session, ctx: &mut RequestCtx) -> Option<Reply> {
-        let config = ctx.config.clone();
-        // A body is only read for the one endpoint that takes one, and never
-        // when its framing is ambiguous.
-        let takes_body = !ctx.ambiguous_framing
-            && session.req_header().method == http::Method::POST
-            && config.reserved_tail(session.req_header().uri.path()) == Some("/code");
-        let body = if takes_body {
+    /// Who decides the request, and what they decided: the checks no
+    /// request passes, then an endpoint of ssogate's own or the gate.
+    async fn decide(
+        &self,
+        session: &mut Session,
+        config: &Config,
+        ctx: &mut RequestCtx,
+    ) -> (Stage, Decision) {
+        let head = session.req_header();
+        let endpoint = Router::new(config).endpoint(head.uri.path());
+        let stage = endpoint.map_or(Stage::Gate, |e| e.stage(&head.method));
+        let reads_body = endpoint.is_some_and(|e| e.reads_body(&head.method));
+        let body = if reads_body && !ctx.ambiguous_framing {
             match request::read_body(session, MAX_BODY_BYTES).await {
                 Ok(body) => body,
-                Err(status) => {
-                    ctx.outcome = Outcome::Internal;
-                    return Some(Reply::error(status, "bad_body", &ctx.request_id, false));
-                }
+                Err(e) => return (stage, Decision::refuse(None, Refusal::BadBody(e))),
             }
         } else {
             bytes::Bytes::new()
@@ -260,62 +220,48 @@ impl Gateway {
             .client_addr()
             .and_then(|a| a.as_inet())
             .map(|a| a.ip());
-        let req = session.req_header();
-        let facts = Facts::of(req, &config, ctx.client_ip);
-        ctx.trusted_peer = facts.trusted;
-        let mut x = Exchange {
-            shared: &self.shared,
-            config: &config,
-            req,
-            facts,
-            request_id: &ctx.request_id,
-            now: clock::now(),
+        let head = session.req_header();
+        let req = Request::new(
+            &self.shared,
+            config,
+            head,
+            ctx.client_ip,
+            &ctx.request_id,
             body,
-            org: None,
-            auth: None,
-            outcome: Outcome::Error,
+        );
+        ctx.trusted_peer = req.facts.trusted;
+        ctx.navigation = req.facts.navigation;
+        // Refused before any routing, whatever the path.
+        if ctx.ambiguous_framing {
+            return (
+                Stage::Gate,
+                Decision::refuse(None, Refusal::AmbiguousFraming),
+            );
+        }
+        if req.facts.host.is_some_and(|h| !request::is_valid_host(h)) {
+            return (Stage::Gate, Decision::refuse(None, Refusal::BadHost));
+        }
+        let decision = match endpoint {
+            Some(endpoint) => flows::answer(&req, endpoint).await,
+            None => gate::check(&req).await,
         };
-        let malformed = if ctx.ambiguous_framing {
-            Some("ambiguous_framing")
-        } else if x.facts.host.is_some_and(|h| !request::is_valid_host(h)) {
-            Some("bad_host")
-        } else {
-            None
-        };
-        let reply = if let Some(code) = malformed {
-            // Refused at the gate, before any routing.
-            x.outcome = Outcome::Unauthorized;
-            Some(x.error(400, code))
-        } else if let Some(tail) = config.reserved_tail(x.facts.path) {
-            Some(flows::handle(&mut x, tail).await)
-        } else {
-            match gate::check(&mut x).await {
-                Verdict::Pass(identity) => {
-                    ctx.identity = identity;
-                    None
-                }
-                Verdict::Answer(reply) => Some(reply),
-            }
-        };
-        ctx.org = x.org;
-        ctx.auth = x.auth;
-        ctx.outcome = x.outcome;
-        reply
+        (stage, decision)
     }
 }
 
-/// The only body ssogate reads itself is the code endpoint's JSON.
-const MAX_BODY_BYTES: usize = 64 * 1024;
-
-fn new_request_id() -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let bytes: [u8; 8] = rand::random();
-    let mut id = String::with_capacity(16);
-    for b in bytes {
-        id.push(char::from(HEX[usize::from(b >> 4)]));
-        id.push(char::from(HEX[usize::from(b & 15)]));
+/// What a request finally counts as: its decision, unless it then failed
+/// (SPEC 8's `error`: an upstream failure or a 5xx of ssogate's own).
+fn settled(decided: Outcome, status: u16, error: Option<&Error>) -> Outcome {
+    let reached_app = matches!(decided, Outcome::Proxied | Outcome::Public);
+    let failed = match error {
+        Some(_) => reached_app || status == 0 || status >= 500,
+        None => !reached_app && status >= 500,
+    };
+    if failed {
+        Outcome::Error
+    } else {
+        decided
     }
-    id
 }
 
 fn upstream_error_kind(e: &Error) -> &'static str {
@@ -330,269 +276,35 @@ fn upstream_error_kind(e: &Error) -> &'static str {
     }
 }
 
-/// Removes every client header that could pass for an identity header:
-/// any case, `_` for `-`.
-fn strip_identity_headers(upstream: &mut RequestHeader, stripped: &[String]) {
-    let doomed: Vec<http::HeaderName> = upstream
-        .headers
-        .keys()
-        .filter(|name| {
-            let name = name.as_str();
-            stripped.iter().any(|s| {
-                s.len() == name.len()
-                    && s.bytes()
-                        .zip(name.bytes())
-                        .all(|(a, b)| a == if b == b'_' { b'-' } else { b })
-            })
-        })
-        .cloned()
-        .collect();
-    for name in doomed {
-        upstream.remove_header(&name);
-    }
-}
-
-fn inject_identity(
-    upstream: &mut RequestHeader,
-    config: &Config,
-    identity: &Identity,
-) -> pingora::Result<()> {
-    for header in &config.identity_headers {
-        let value = match &header.source {
-            ClaimSource::Principal => Some(identity.principal.clone()),
-            ClaimSource::Org => Some(identity.org.clone()),
-            ClaimSource::Claim(claim) => identity.claim_text(claim),
-        };
-        if let Some(value) = value {
-            upstream.insert_header(header.name.clone(), value)?;
-        }
-    }
-    Ok(())
-}
-
-/// The session and state cookies are ssogate's alone; the app's own cookies
-/// pass untouched.
-fn strip_own_cookies(upstream: &mut RequestHeader, config: &Config) {
-    let ours = [
-        config.session.cookie_name.as_str(),
-        config.session.state_cookie_name.as_str(),
-    ];
-    let is_ours = |pair: &str| {
-        let name = pair.split('=').next().unwrap_or_default().trim();
-        ours.contains(&name)
-    };
-    let values: Vec<&str> = upstream
-        .headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    if !values.iter().any(|v| v.split(';').any(is_ours)) {
-        return;
-    }
-    let kept: Vec<&str> = values
-        .iter()
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|p| !p.is_empty() && !is_ours(p))
-        .collect();
-    let joined = kept.join("; ");
-    upstream.remove_header(&COOKIE);
-    if !joined.is_empty() {
-        // `joined` is made only of parts of headers that were valid.
-        let _ = upstream.insert_header(COOKIE, joined);
-    }
-}
-
-/// X-Forwarded-For/-Proto/-Host as a well-behaved proxy sets them: a
-/// trusted proxy's values are extended, anyone else's replaced.
-fn set_forwarded(upstream: &mut RequestHeader, ctx: &RequestCtx) -> pingora::Result<()> {
-    let trusted = ctx.trusted_peer;
-    if let Some(ip) = ctx.client_ip {
-        let previous = upstream
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .filter(|_| trusted)
-            .map(str::to_owned);
-        let value = match previous {
-            Some(p) if !p.is_empty() => format!("{p}, {ip}"),
-            _ => ip.to_string(),
-        };
-        upstream.insert_header("x-forwarded-for", value)?;
-    }
-    let proto = request::client_scheme(&ctx.config, upstream, trusted).to_owned();
-    upstream.insert_header("x-forwarded-proto", proto)?;
-    let keep_host = trusted && upstream.headers.contains_key("x-forwarded-host");
-    if !keep_host {
-        match request::host(upstream).map(str::to_owned) {
-            Some(host) => upstream.insert_header("x-forwarded-host", host)?,
-            None => {
-                upstream.remove_header("x-forwarded-host");
-            }
-        }
-    }
-    if !(trusted && upstream.headers.contains_key("x-request-id")) {
-        upstream.insert_header("x-request-id", ctx.request_id.as_str())?;
-    }
-    Ok(())
-}
-
-/// Who may frame the app: `frame-ancestors 'self' <allowed_origins>` for an
-/// org that allows embedding (replacing the app's own and its
-/// X-Frame-Options), else `'self'` unless the app already decided.
-fn apply_framing_policy(response: &mut ResponseHeader, org: Option<&Org>) -> pingora::Result<()> {
-    let embeddable = org.filter(|o| !o.allowed_origins.is_empty());
-    let policies: Vec<String> = response
-        .headers
-        .get_all(CONTENT_SECURITY_POLICY)
-        .iter()
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .collect();
-    let has_frame_ancestors = policies
-        .iter()
-        .any(|p| directives(p).any(is_frame_ancestors));
-    let Some(org) = embeddable else {
-        if !has_frame_ancestors {
-            set_policies(response, policies, "frame-ancestors 'self'")?;
-        }
-        return Ok(());
-    };
-    response.remove_header(&X_FRAME_OPTIONS);
-    let cleaned: Vec<String> = policies
-        .iter()
-        .map(|p| {
-            directives(p)
-                .filter(|d| !is_frame_ancestors(d))
-                .collect::<Vec<_>>()
-                .join("; ")
-        })
-        .collect();
-    set_policies(response, cleaned, &org.frame_ancestors)
-}
-
-fn directives(policy: &str) -> impl Iterator<Item = &str> {
-    policy.split(';').map(str::trim).filter(|d| !d.is_empty())
-}
-
-fn is_frame_ancestors(directive: &str) -> bool {
-    directive
-        .split_ascii_whitespace()
-        .next()
-        .is_some_and(|name| name.eq_ignore_ascii_case("frame-ancestors"))
-}
-
-/// Rewrites the CSP headers, `directive` added to the first (or to a new
-/// header when the app sent none). Policies left empty are dropped.
-fn set_policies(
-    response: &mut ResponseHeader,
-    policies: Vec<String>,
-    directive: &str,
-) -> pingora::Result<()> {
-    response.remove_header(&CONTENT_SECURITY_POLICY);
-    let mut first = true;
-    for policy in policies.into_iter().filter(|p| !p.trim().is_empty()) {
-        let value = if first {
-            format!("{}; {directive}", policy.trim_end_matches([';', ' ']))
-        } else {
-            policy
-        };
-        first = false;
-        response.append_header(CONTENT_SECURITY_POLICY, value)?;
-    }
-    if first {
-        response.append_header(CONTENT_SECURITY_POLICY, directive.to_owned())?;
-    }
-    Ok(())
-}
-
-/// ssogate's own pages get the same framing policy as the app's.
-fn framing_headers_for_own_reply(org: Option<&Org>) -> [(http::HeaderName, String); 1] {
-    let policy = org.map_or_else(
-        || "frame-ancestors 'self'".to_owned(),
-        |o| o.frame_ancestors.clone(),
-    );
-    [(CONTENT_SECURITY_POLICY, policy)]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
-
-    fn csp_after(app_csp: &[&str], org_origins: Option<&str>) -> TestResult<Vec<String>> {
-        let mut response = ResponseHeader::build(200, None)?;
-        for p in app_csp {
-            response.append_header(CONTENT_SECURITY_POLICY, *p)?;
-        }
-        response.append_header(X_FRAME_OPTIONS, "DENY")?;
-        let config = org_origins.map(test_config).transpose()?;
-        let org = config.as_ref().and_then(|c| c.orgs.first().cloned());
-        apply_framing_policy(&mut response, org.as_deref())?;
-        let policies = response
-            .headers
-            .get_all(CONTENT_SECURITY_POLICY)
-            .iter()
-            .map(|v| v.to_str().map(str::to_owned))
-            .collect::<Result<_, _>>()?;
-        Ok(policies)
-    }
-
-    fn test_config(origin: &str) -> TestResult<Config> {
-        let yaml = format!(
-            "upstream: http://127.0.0.1:1\nsession: {{secret: '{s}'}}\norganizations:\n  acme:\n    allowed_origins: ['{origin}']\n    keys: [{{alg: HS256, secret: '{s}'}}]\n",
-            s = "k".repeat(32)
-        );
-        Ok(crate::config::parse(
-            &yaml,
-            std::path::Path::new("/nonexistent/config.yaml"),
-        )?)
-    }
-
     #[test]
-    fn frame_ancestors_is_replaced_for_embeddable_orgs() -> TestResult {
-        assert_eq!(
-            csp_after(
-                &["default-src 'self'; frame-ancestors 'none'"],
-                Some("https://portal.example")
-            )?,
-            vec!["default-src 'self'; frame-ancestors 'self' https://portal.example"]
-        );
-        assert_eq!(
-            csp_after(&[], Some("https://portal.example"))?,
-            vec!["frame-ancestors 'self' https://portal.example"]
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn the_apps_own_frame_ancestors_is_kept_otherwise() -> TestResult {
-        assert_eq!(
-            csp_after(&["frame-ancestors https://x.example"], None)?,
-            vec!["frame-ancestors https://x.example"]
-        );
-        assert_eq!(
-            csp_after(&["default-src 'self'"], None)?,
-            vec!["default-src 'self'; frame-ancestors 'self'"]
-        );
-        Ok(())
-    }
-
-    #[test]
-    fn spoofed_identity_headers_are_stripped_in_every_spelling() -> TestResult {
-        let mut req = RequestHeader::build("GET", b"/", None)?;
-        req.append_header("X-Auth-Request-User", "a")?;
-        req.append_header("x_auth_request_user", "b")?;
-        req.append_header("X-AUTH-REQUEST-EMAIL", "c")?;
-        req.append_header("x-other", "d")?;
-        let stripped = vec![
-            "x-auth-request-user".to_owned(),
-            "x-auth-request-email".to_owned(),
+    fn a_failed_request_counts_as_an_error() {
+        let upstream = Error::explain(ErrorType::ConnectRefused, "refused");
+        let client_gone = Error::explain(ErrorType::WriteError, "gone");
+        let cases = [
+            (Outcome::Proxied, 200, None, Outcome::Proxied),
+            (Outcome::Proxied, 500, None, Outcome::Proxied),
+            (Outcome::Proxied, 502, Some(&*upstream), Outcome::Error),
+            (Outcome::Public, 200, Some(&*client_gone), Outcome::Error),
+            (
+                Outcome::Internal,
+                302,
+                Some(&*client_gone),
+                Outcome::Internal,
+            ),
+            (Outcome::Internal, 0, Some(&*client_gone), Outcome::Error),
+            (Outcome::Internal, 503, None, Outcome::Error),
+            (Outcome::Unauthorized, 401, None, Outcome::Unauthorized),
         ];
-        strip_identity_headers(&mut req, &stripped);
-        let names: Vec<_> = req.headers.keys().map(|k| k.as_str().to_owned()).collect();
-        assert_eq!(names, vec!["x-other"]);
-        Ok(())
+        for (decided, status, error, want) in cases {
+            assert_eq!(
+                settled(decided, status, error),
+                want,
+                "{decided:?} {status}"
+            );
+        }
     }
 }

@@ -69,7 +69,9 @@ pub fn is_valid_host(host: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
 }
 
-fn is_navigation(req: &RequestHeader) -> bool {
+/// A browser navigation (SPEC 4): `Sec-Fetch-Mode: navigate`, or, from a
+/// browser too old to say, a GET or HEAD accepting `text/html`.
+pub fn is_navigation(req: &RequestHeader) -> bool {
     if let Some(mode) = req.headers.get("sec-fetch-mode") {
         return mode.as_bytes() == b"navigate";
     }
@@ -96,23 +98,39 @@ pub fn is_ambiguous_framing(session: &pingora::proxy::Session) -> bool {
             .is_some_and(|h1| has_raw_header(&h1.get_headers_raw_bytes(), b"content-length"))
 }
 
-/// Reads the whole request body, up to `limit` bytes; the error is the
-/// status to answer (413 too large, 400 unreadable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("the body is larger than ssogate reads")]
+    TooLarge,
+    #[error("the body could not be read")]
+    Unreadable,
+}
+
+impl BodyError {
+    pub fn status(self) -> u16 {
+        match self {
+            BodyError::TooLarge => 413,
+            BodyError::Unreadable => 400,
+        }
+    }
+}
+
+/// Reads the whole request body, up to `limit` bytes.
 pub async fn read_body(
     session: &mut pingora::proxy::Session,
     limit: usize,
-) -> Result<bytes::Bytes, u16> {
+) -> Result<bytes::Bytes, BodyError> {
     let mut body = bytes::BytesMut::new();
     loop {
         match session.read_request_body().await {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > limit {
-                    return Err(413);
+                    return Err(BodyError::TooLarge);
                 }
                 body.extend_from_slice(&chunk);
             }
             Ok(None) => return Ok(body.freeze()),
-            Err(_) => return Err(400),
+            Err(_) => return Err(BodyError::Unreadable),
         }
     }
 }
@@ -142,49 +160,97 @@ pub fn public_base(config: &Config, req: &RequestHeader, facts: &Facts) -> Optio
     if let Some(url) = &config.public_url {
         return Some(url.clone());
     }
-    let forwarded = |name: &str| {
-        facts
-            .trusted
-            .then(|| req.headers.get(name)?.to_str().ok())
-            .flatten()
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-    };
     // ssogate itself listens in plain http; only a trusted proxy can say
     // the browser used https (else set `public_url`).
-    let scheme = forwarded("x-forwarded-proto")
-        .filter(|p| matches!(*p, "http" | "https"))
-        .unwrap_or("http");
-    let host = forwarded("x-forwarded-host").or(facts.host)?;
+    let scheme = trusted_proto(req, facts.trusted).unwrap_or("http");
+    let forwarded_host = facts
+        .trusted
+        .then(|| first_entry(req, "x-forwarded-host"))
+        .flatten();
+    let host = forwarded_host.or(facts.host)?;
     is_valid_host(host).then(|| format!("{scheme}://{host}"))
 }
 
 /// The scheme the client used, as a well-behaved proxy reports it upstream.
-pub fn client_scheme<'a>(config: &Config, req: &'a RequestHeader, trusted: bool) -> &'a str {
-    if trusted {
-        if let Some(p) = req
-            .headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-        {
-            if p == "http" || p == "https" {
-                return p;
-            }
-        }
-    }
-    match &config.public_url {
+pub fn client_scheme(config: &Config, req: &RequestHeader, trusted: bool) -> &'static str {
+    trusted_proto(req, trusted).unwrap_or(match &config.public_url {
         Some(url) if url.starts_with("https:") => "https",
         _ => "http",
+    })
+}
+
+/// The scheme a trusted proxy says the browser used: the first entry of
+/// `X-Forwarded-Proto` (proxies in a chain each append theirs), `http` or
+/// `https` only. Anyone else's is not believed.
+fn trusted_proto(req: &RequestHeader, trusted: bool) -> Option<&'static str> {
+    if !trusted {
+        return None;
     }
+    match first_entry(req, "x-forwarded-proto")? {
+        "http" => Some("http"),
+        "https" => Some("https"),
+        _ => None,
+    }
+}
+
+/// The first entry of a comma-separated `X-Forwarded-*` header, trimmed.
+fn first_entry<'a>(req: &'a RequestHeader, name: &str) -> Option<&'a str> {
+    let value = req.headers.get(name)?.to_str().ok()?;
+    value.split(',').next().map(str::trim)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    #[test]
+    fn forwarded_proto_is_the_first_entry_from_a_trusted_proxy_only() -> TestResult {
+        let config = crate::config::parse(
+            &format!(
+                "upstream: http://127.0.0.1:1\nsession: {{secret: '{s}'}}\norganizations:\n  acme:\n    keys: [{{alg: HS256, secret: '{s}'}}]\n",
+                s = "k".repeat(32)
+            ),
+            std::path::Path::new("/nonexistent/config.yaml"),
+        )?;
+        for (sent, trusted, want) in [
+            (Some("https"), true, "https"),
+            (Some(" https , http"), true, "https"),
+            (Some("http, https"), true, "http"),
+            (Some("HTTPS"), true, "http"),
+            (Some("ftp"), true, "http"),
+            (Some("https"), false, "http"),
+            (None, true, "http"),
+        ] {
+            let mut req = RequestHeader::build("GET", b"/", None)?;
+            req.insert_header(HOST, "acme.test")?;
+            if let Some(proto) = sent {
+                req.insert_header("x-forwarded-proto", proto)?;
+            }
+            assert_eq!(
+                client_scheme(&config, &req, trusted),
+                want,
+                "{sent:?} {trusted}"
+            );
+            let facts = Facts {
+                trusted,
+                ..Facts::of(&req, &config, None)
+            };
+            assert_eq!(
+                public_base(&config, &req, &facts),
+                Some(format!("{want}://acme.test")),
+                "{sent:?} {trusted}"
+            );
+        }
+        Ok(())
+    }
+
     #[test]
     fn raw_header_lines_are_found_in_any_case() {
         let head = b"POST / HTTP/1.1\r\nHost: a\r\ncontent-LENGTH: 5\r\nTransfer-Encoding: chunked\r\n\r\n";
-        assert!(super::has_raw_header(head, b"content-length"));
-        assert!(!super::has_raw_header(
+        assert!(has_raw_header(head, b"content-length"));
+        assert!(!has_raw_header(
             b"GET /content-length: HTTP/1.1\r\nHost: a\r\n\r\n",
             b"content-length"
         ));

@@ -52,11 +52,14 @@ fn scalar_text(value: &Value) -> String {
 
 /// Encrypts `plaintext` for the cookie `name`; the name is authenticated
 /// too, so a state cookie can never be replayed as a session cookie.
-pub fn seal(key: &Key, name: &str, plaintext: String) -> Option<String> {
+pub fn seal(key: &Key, name: &str, plaintext: String) -> Result<String, SealError> {
     let mut jar = CookieJar::new();
     jar.private_mut(key)
         .add(Cookie::new(name.to_owned(), plaintext));
-    jar.get(name).map(|c| c.value().to_owned())
+    // The jar hands back what it encrypts only through a lookup.
+    jar.get(name)
+        .map(|c| c.value().to_owned())
+        .ok_or(SealError::Seal)
 }
 
 pub fn open(key: &Key, name: &str, sealed: &str) -> Option<String> {
@@ -66,8 +69,8 @@ pub fn open(key: &Key, name: &str, sealed: &str) -> Option<String> {
         .map(|c| c.value().to_owned())
 }
 
-pub fn seal_json<T: Serialize>(key: &Key, name: &str, value: &T) -> Option<String> {
-    seal(key, name, serde_json::to_string(value).ok()?)
+pub fn seal_json<T: Serialize>(key: &Key, name: &str, value: &T) -> Result<String, SealError> {
+    seal(key, name, serde_json::to_string(value)?)
 }
 
 pub fn open_json<T: for<'de> Deserialize<'de>>(key: &Key, name: &str, sealed: &str) -> Option<T> {
@@ -110,8 +113,10 @@ pub fn clear_cookie(settings: &SessionSettings, name: &str) -> String {
 pub enum SealError {
     #[error("the session does not fit in a cookie ({0} bytes); map fewer or shorter claims")]
     TooLarge(usize),
-    #[error("the session could not be sealed")]
+    #[error("the value could not be sealed")]
     Seal,
+    #[error("the value could not be serialized: {0}")]
+    Serialize(#[from] serde_json::Error),
 }
 
 /// The `Set-Cookie` value of a new session.
@@ -120,7 +125,7 @@ pub fn session_cookie(
     identity: &Identity,
 ) -> Result<String, SealError> {
     let name = &settings.cookie_name;
-    let sealed = seal_json(&settings.key, name, identity).ok_or(SealError::Seal)?;
+    let sealed = seal_json(&settings.key, name, identity)?;
     let max_age = identity
         .expires_at
         .saturating_sub(identity.issued_at)
@@ -204,7 +209,7 @@ mod tests {
     #[test]
     fn a_sealed_value_only_opens_under_its_own_name() -> Result<(), Box<dyn std::error::Error>> {
         let key = Key::derive_from(&[1u8; 32]);
-        let sealed = seal(&key, "a", "x".into()).ok_or("not sealed")?;
+        let sealed = seal(&key, "a", "x".into())?;
         assert_eq!(open(&key, "a", &sealed).as_deref(), Some("x"));
         assert_eq!(open(&key, "b", &sealed), None);
         Ok(())

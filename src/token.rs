@@ -30,10 +30,6 @@ pub enum Rejection {
     Expired,
     #[error("the token's claims are not acceptable")]
     BadClaims,
-    #[error("the token was already used")]
-    Replay,
-    #[error("the token names another organization")]
-    UnknownOrg,
     #[error("the organization is disabled")]
     Disabled,
 }
@@ -45,8 +41,6 @@ impl Rejection {
             Rejection::BadSignature | Rejection::UnknownKid => AuthResult::BadSignature,
             Rejection::Expired => AuthResult::Expired,
             Rejection::BadClaims => AuthResult::BadClaims,
-            Rejection::Replay => AuthResult::Replay,
-            Rejection::UnknownOrg => AuthResult::UnknownOrg,
             Rejection::Disabled => AuthResult::Disabled,
         }
     }

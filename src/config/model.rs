@@ -122,52 +122,10 @@ pub struct CodeFlow {
 }
 
 impl Config {
-    /// The org of a request: by Host (case-insensitive, port ignored), then
-    /// by path prefix, then `default_org`.
-    pub fn route(&self, host: Option<&str>, path: &str) -> Option<&Arc<Org>> {
-        self.route_by_host(host)
-            .or_else(|| self.route_by_path(path))
-            .or(self.default_org)
-            .and_then(|i| self.orgs.get(i))
-    }
-
-    pub fn route_by_host(&self, host: Option<&str>) -> Option<usize> {
-        let host = normalize_host(host?)?;
-        if host.bytes().any(|b| b.is_ascii_uppercase()) {
-            self.hosts.get(&host.to_ascii_lowercase()).copied()
-        } else {
-            self.hosts.get(host).copied()
-        }
-    }
-
-    /// The org a Host names, if any: what binds ssogate's own endpoints to
-    /// an org (their paths route nowhere).
-    pub fn org_by_host(&self, host: Option<&str>) -> Option<&Arc<Org>> {
-        self.route_by_host(host).and_then(|i| self.orgs.get(i))
-    }
-
-    pub fn route_by_path(&self, path: &str) -> Option<usize> {
-        self.paths
-            .iter()
-            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
-            .map(|(_, i)| *i)
-    }
-
+    /// The org of this name. Which org a request belongs to is
+    /// `route::Router`'s to answer.
     pub fn org(&self, name: &str) -> Option<&Arc<Org>> {
         self.orgs.iter().find(|o| o.name == name)
-    }
-
-    pub fn is_public(&self, path: &str) -> bool {
-        self.public_paths
-            .iter()
-            .any(|p| path.starts_with(p.as_str()))
-    }
-
-    /// Whether `path` is one of ssogate's own endpoints; returns the part
-    /// after the prefix (`/login`, `/callback`, ...).
-    pub fn reserved_tail<'a>(&self, path: &'a str) -> Option<&'a str> {
-        let rest = path.strip_prefix(self.reserved_prefix.as_str())?;
-        (rest.is_empty() || rest.starts_with('/')).then_some(rest)
     }
 }
 

@@ -6,8 +6,9 @@
 use serde_json::json;
 
 use super::code::{issue_code, CodeGrant};
-use super::Exchange;
-use crate::gate;
+use crate::auth::{self, Check};
+use crate::ctx::Request;
+use crate::decision::{Decision, Refusal, Verdict};
 use crate::metrics::{AuthMethod, AuthResult};
 use crate::reply::{page, Reply};
 use crate::session::random_id;
@@ -16,47 +17,51 @@ use crate::session::random_id;
 const DEFAULT_CODE_TTL: u64 = 60;
 
 /// `GET /bridge`.
-pub async fn bridge(x: &mut Exchange<'_>) -> Reply {
-    let routed = x.config.org_by_host(x.facts.host).cloned();
-    let identity = gate::cookie_identity(x, routed.as_deref()).await;
+pub async fn bridge(req: &Request<'_>) -> Decision {
+    let router = req.router();
+    let routed = router.by_host(req.facts.host);
+    let cookie = auth::cookie(req, routed.map(|o| o.as_ref())).await;
+    let identity = match &cookie {
+        Check::Valid(identity) => Some(identity),
+        Check::Refused(_) | Check::Absent => None,
+    };
     // Without a session the page still speaks for an org (Host, then
     // default_org), so that its portal learns it must sign the user in.
     let org = identity
-        .as_ref()
-        .and_then(|id| x.config.org(&id.org))
-        .or(routed.as_ref())
-        .or_else(|| x.config.route(x.facts.host, "/"))
+        .and_then(|id| router.by_name(&id.org))
+        .or_else(|| router.for_endpoint(req.facts.host))
         .cloned();
-    x.org = org.clone();
-    let origins = org
-        .as_ref()
-        .map(|o| o.allowed_origins.clone())
-        .unwrap_or_default();
+    let seen = cookie.auth(AuthMethod::Cookie);
 
-    let message = match (&identity, &org) {
+    let (message, auth) = match (identity, &org) {
         (Some(identity), Some(org)) => {
             let code_ttl = org
                 .code_flow
                 .as_ref()
                 .map_or(DEFAULT_CODE_TTL, |c| c.code_ttl);
             // The session the code opens elsewhere never outlives this one.
-            let left = (identity.expires_at - x.now).max(1) as u64;
+            let left = (identity.expires_at - req.now).max(1) as u64;
             let mut carried = (**identity).clone();
             carried.session_id = String::new();
             let grant = CodeGrant {
                 id: random_id(),
-                expires_at: x.now + code_ttl as i64,
+                expires_at: req.now + code_ttl as i64,
                 session_ttl: left,
                 identity: carried,
             };
-            let Some(code) = issue_code(x, &grant) else {
-                return x.error(500, "internal");
+            let code = match issue_code(req.config, &grant) {
+                Ok(code) => code,
+                Err(e) => {
+                    tracing::error!(request_id = req.request_id, error = %e, "cannot issue a code");
+                    return Decision::refuse(Some(org.clone()), Refusal::Internal).with_auth(seen);
+                }
             };
-            x.auth = Some((AuthMethod::Code, AuthResult::Ok));
-            json!({"type": "ssogate:code", "org": org.name, "code": code, "expires_in": code_ttl})
+            let message = json!({"type": "ssogate:code", "org": org.name, "code": code, "expires_in": code_ttl});
+            (message, Some((AuthMethod::Code, AuthResult::Ok)))
         }
-        _ => json!({"type": "ssogate:unauthenticated"}),
+        _ => (json!({"type": "ssogate:unauthenticated"}), seen),
     };
+    let origins = org.as_ref().map_or(&[][..], |o| &o.allowed_origins[..]);
     let nonce = random_id();
     let script = format!(
         "(function(){{var m={};var o={};for(var i=0;i<o.length;i++){{window.parent.postMessage(m,o[i]);}}}})();",
@@ -67,10 +72,11 @@ pub async fn bridge(x: &mut Exchange<'_>) -> Reply {
         "ssogate bridge",
         &format!("<p>Single sign-on bridge.</p><script nonce=\"{nonce}\">{script}</script>"),
     );
-    Reply::html(200, body).header(
+    let reply = Reply::html(200, body).header(
         http::header::CONTENT_SECURITY_POLICY,
         format!("default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'"),
-    )
+    );
+    Decision::new(org, Verdict::Answer(reply)).with_auth(auth)
 }
 
 /// JSON safe to inline in a `<script>`: nothing in it can close the tag.

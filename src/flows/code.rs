@@ -11,13 +11,16 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use subtle::ConstantTimeEq;
 
-use super::Exchange;
-use crate::config::Org;
-use crate::metrics::{AuthMethod, AuthResult, Outcome};
+use crate::config::{Config, Org};
+use crate::ctx::Request;
+use crate::decision::{Decision, Refusal, Verdict};
+use crate::metrics::{AuthMethod, AuthResult};
 use crate::redirect::safe_or;
 use crate::replay;
 use crate::reply::Reply;
-use crate::session::{open_json, random_id, seal_json, session_cookie, Identity};
+use crate::route::ensure_enabled;
+use crate::session::{open_json, random_id, seal_json, Identity, SealError};
+use crate::signin::{self, SpendOnce};
 use crate::token::has_control;
 
 /// Sealed codes are bound to this name, so no cookie can pass for a code.
@@ -41,102 +44,66 @@ pub struct CodeGrant {
 }
 
 /// A URL-safe code for `grant`.
-pub fn issue_code(x: &Exchange, grant: &CodeGrant) -> Option<String> {
-    let sealed = seal_json(&x.config.session.key, CODE_SEAL_NAME, grant)?;
-    Some(
-        sealed
-            .trim_end_matches('=')
-            .replace('+', "-")
-            .replace('/', "_"),
-    )
+pub fn issue_code(config: &Config, grant: &CodeGrant) -> Result<String, SealError> {
+    let sealed = seal_json(&config.session.key, CODE_SEAL_NAME, grant)?;
+    Ok(sealed
+        .trim_end_matches('=')
+        .replace('+', "-")
+        .replace('/', "_"))
 }
 
-fn open_code(x: &Exchange, code: &str) -> Option<CodeGrant> {
+fn open_code(config: &Config, code: &str) -> Option<CodeGrant> {
     let mut sealed = code.replace('-', "+").replace('_', "/");
     while !sealed.len().is_multiple_of(4) {
         sealed.push('=');
     }
     STANDARD.decode(&sealed).ok()?;
-    open_json(&x.config.session.key, CODE_SEAL_NAME, &sealed)
+    open_json(&config.session.key, CODE_SEAL_NAME, &sealed)
 }
 
-/// `POST /code`.
-pub fn create(x: &mut Exchange, body: &[u8]) -> Reply {
-    // The client credentials choose the org, not the Host.
-    x.org = None;
-    let Some((client_id, secret)) = basic_credentials(x) else {
-        return unauthorized(x);
+/// `POST /code`: the client credentials choose the org, not the Host.
+pub fn create(req: &Request) -> Decision {
+    let Some((client_id, secret)) = basic_credentials(req) else {
+        return Decision::refuse(None, Refusal::InvalidClient(AuthResult::Malformed));
     };
-    let Some(org) = x
-        .config
-        .orgs
-        .iter()
-        .find(|o| {
-            o.code_flow
-                .as_ref()
-                .is_some_and(|c| c.client_id == client_id)
-        })
-        .cloned()
-    else {
-        x.auth = Some((AuthMethod::Code, AuthResult::UnknownOrg));
-        return unauthorized(x);
+    let Some((org, flow)) = req.router().by_client_id(&client_id) else {
+        return Decision::refuse(None, Refusal::InvalidClient(AuthResult::UnknownOrg));
     };
-    x.org = Some(org.clone());
-    let Some(flow) = &org.code_flow else {
-        return unauthorized(x);
-    };
+    let refuse = |refusal| Decision::refuse(Some(org.clone()), refusal);
     if !bool::from(secret.as_bytes().ct_eq(flow.client_secret.expose())) {
-        x.auth = Some((AuthMethod::Code, AuthResult::BadSignature));
-        return unauthorized(x);
+        return refuse(Refusal::InvalidClient(AuthResult::BadSignature));
     }
-    if !org.enabled {
-        x.outcome = Outcome::Forbidden;
-        x.auth = Some((AuthMethod::Code, AuthResult::Disabled));
-        return Reply::json(
-            403,
-            &json!({"error": "organization_disabled", "request_id": x.request_id}),
-        );
+    if let Err(refusal) = ensure_enabled(org, Some(AuthMethod::Code)) {
+        return refuse(refusal);
     }
-    let user = match CodeRequest::parse(body) {
+    let user = match CodeRequest::parse(&req.body) {
         Ok(user) => user,
-        Err((error, field)) => {
-            x.auth = Some((AuthMethod::Code, AuthResult::BadClaims));
-            return Reply::json(
-                400,
-                &json!({"error": error, "field": field, "request_id": x.request_id}),
-            );
-        }
+        Err((error, field)) => return refuse(Refusal::BadField { error, field }),
     };
     let session_ttl = user.token_validity.map_or(org.session_ttl, |minutes| {
         minutes.clamp(MIN_VALIDITY_MINUTES, MAX_VALIDITY_MINUTES) * 60
     });
     let grant = CodeGrant {
         id: random_id(),
-        expires_at: x.now + flow.code_ttl as i64,
+        expires_at: req.now + flow.code_ttl as i64,
         session_ttl,
-        identity: user.identity(&org, &x.config.mapped_claims, x.now),
+        identity: user.identity(org, &req.config.mapped_claims, req.now),
     };
-    let Some(code) = issue_code(x, &grant) else {
-        x.outcome = Outcome::Error;
-        return x.error(500, "internal");
+    let code = match issue_code(req.config, &grant) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(request_id = req.request_id, error = %e, "cannot issue a code");
+            return refuse(Refusal::Internal);
+        }
     };
-    x.auth = Some((AuthMethod::Code, AuthResult::Ok));
-    Reply::json(200, &json!({"code": code, "expires_in": flow.code_ttl}))
+    let reply = Reply::json(200, &json!({"code": code, "expires_in": flow.code_ttl}));
+    Decision::new(Some(org.clone()), Verdict::Answer(reply))
+        .with_auth(Some((AuthMethod::Code, AuthResult::Ok)))
 }
 
-fn unauthorized(x: &mut Exchange) -> Reply {
-    x.auth
-        .get_or_insert((AuthMethod::Code, AuthResult::Malformed));
-    Reply::json(
-        401,
-        &json!({"error": "invalid_client", "request_id": x.request_id}),
-    )
-    .header(http::header::WWW_AUTHENTICATE, "Basic realm=\"ssogate\"")
-}
-
-fn basic_credentials(x: &Exchange) -> Option<(String, String)> {
-    let value = x
-        .req
+fn basic_credentials(req: &Request) -> Option<(String, String)> {
+    let value = req
+        .head
         .headers
         .get(http::header::AUTHORIZATION)?
         .to_str()
@@ -237,60 +204,44 @@ fn text(map: &Map<String, Value>, field: &'static str) -> Result<Option<String>,
 }
 
 /// `GET /authorize?code=C&redirectUrl=PATH`.
-pub async fn authorize(x: &mut Exchange<'_>) -> Reply {
-    let Some(code) = x.facts.param("code") else {
-        return x.refused(AuthMethod::Authorize, AuthResult::Malformed);
+pub async fn authorize(req: &Request<'_>) -> Decision {
+    let method = AuthMethod::Authorize;
+    let router = req.router();
+    let refused = |result| {
+        let org = router.for_endpoint(req.facts.host).cloned();
+        Decision::refuse(org, Refusal::Token(method, result))
     };
-    let Some(grant) = open_code(x, &code) else {
-        return x.refused(AuthMethod::Authorize, AuthResult::Malformed);
+    let Some(code) = req.facts.param("code") else {
+        return refused(AuthResult::Malformed);
     };
-    let Some(org) = x.config.org(&grant.identity.org).cloned() else {
-        return x.refused(AuthMethod::Authorize, AuthResult::UnknownOrg);
+    let Some(grant) = open_code(req.config, &code) else {
+        return refused(AuthResult::Malformed);
     };
-    x.org = Some(org.clone());
-    let routed = x.config.org_by_host(x.facts.host);
+    let Some(org) = router.by_name(&grant.identity.org).cloned() else {
+        return refused(AuthResult::UnknownOrg);
+    };
+    // A code redeemed on another org's Host is refused.
+    let routed = router.by_host(req.facts.host);
     if routed.is_some_and(|o| o.name != org.name) {
-        return x.refused(AuthMethod::Authorize, AuthResult::UnknownOrg);
+        return Decision::refuse(Some(org), Refusal::Token(method, AuthResult::UnknownOrg));
     }
-    if !org.enabled {
-        x.outcome = Outcome::Forbidden;
-        x.auth = Some((AuthMethod::Authorize, AuthResult::Disabled));
-        return x.error(403, "organization_disabled");
+    if let Err(refusal) = ensure_enabled(&org, Some(method)) {
+        return Decision::refuse(Some(org), refusal);
     }
-    if grant.expires_at <= x.now {
-        return x.refused(AuthMethod::Authorize, AuthResult::Expired);
+    if grant.expires_at <= req.now {
+        return Decision::refuse(Some(org), Refusal::Token(method, AuthResult::Expired));
     }
-    match x
-        .shared
-        .replay
-        .spend(&replay::code_key(&grant.id), grant.expires_at)
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => return x.refused(AuthMethod::Authorize, AuthResult::Replay),
-        Err(e) => {
-            tracing::error!(request_id = x.request_id, error = %e, "replay store unavailable");
-            x.outcome = Outcome::Error;
-            return x.error(503, "replay_store_unavailable");
-        }
-    }
+    let once = SpendOnce {
+        key: replay::code_key(&grant.id),
+        until: grant.expires_at,
+    };
     let mut identity = grant.identity;
-    identity.issued_at = x.now;
-    identity.expires_at = x.now + grant.session_ttl as i64;
-    identity.session_id = random_id();
-    let target = x.facts.param("redirectUrl");
-    let target = safe_or(target.as_deref(), &org.home_path).to_owned();
-    match session_cookie(&x.config.session, &identity) {
-        Ok(cookie) => {
-            x.auth = Some((AuthMethod::Authorize, AuthResult::Ok));
-            Reply::redirect(target).cookie(cookie)
-        }
-        Err(e) => {
-            tracing::warn!(request_id = x.request_id, org = %org.name, error = %e, "session refused");
-            x.auth = Some((AuthMethod::Authorize, AuthResult::BadClaims));
-            x.error(400, "session_too_large")
-        }
-    }
+    identity.issued_at = req.now;
+    identity.expires_at = req.now + grant.session_ttl as i64;
+    let target = req.facts.param("redirectUrl");
+    let target = safe_or(target.as_deref(), &org.home_path);
+    let created = signin::create_session(req, &org, method, identity, Some(once), target).await;
+    Decision::session(org, method, created)
 }
 
 #[cfg(test)]

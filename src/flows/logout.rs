@@ -1,29 +1,31 @@
 //! `GET|POST /_sso/logout`: forget the session here and in every replica.
 
-use super::Exchange;
+use crate::ctx::Request;
+use crate::decision::{Decision, Verdict};
 use crate::replay;
 use crate::reply::{escape, page, Reply};
 use crate::session::{clear_cookie, read_session};
 
-pub async fn logout(x: &mut Exchange<'_>) -> Reply {
-    let settings = &x.config.session;
-    let session = read_session(settings, &x.req.headers, x.now);
+pub async fn logout(req: &Request<'_>) -> Decision {
+    let settings = &req.config.session;
+    // Any org's session, revoked or not: ending it again does no harm.
+    let session = read_session(settings, &req.head.headers, req.now);
     if let Some(id) = &session {
         // Revoked until it would have expired anyway: a copied cookie is
         // worthless from now on, whichever replica it is shown to.
         let key = replay::revoked_key(&id.session_id);
-        if let Err(e) = x.shared.replay.spend(&key, id.expires_at).await {
-            tracing::error!(request_id = x.request_id, error = %e, "could not revoke session");
+        if let Err(e) = req.shared.replay.spend(&key, id.expires_at).await {
+            tracing::error!(request_id = req.request_id, error = %e, "could not revoke session");
         }
     }
+    let router = req.router();
     let org = session
         .as_ref()
-        .and_then(|id| x.config.org(&id.org))
-        .or_else(|| x.config.route(x.facts.host, "/"))
+        .and_then(|id| router.by_name(&id.org))
+        .or_else(|| router.for_endpoint(req.facts.host))
         .cloned();
     let clear = clear_cookie(settings, &settings.cookie_name);
-    x.org = org.clone();
-    match org.as_ref().and_then(|o| o.logout_url.as_deref()) {
+    let reply = match org.as_ref().and_then(|o| o.logout_url.as_deref()) {
         Some(url) => Reply::redirect(url).cookie(clear),
         None => {
             let home = org.as_ref().map_or("/", |o| o.home_path.as_str());
@@ -39,5 +41,6 @@ pub async fn logout(x: &mut Exchange<'_>) -> Reply {
             )
             .cookie(clear)
         }
-    }
+    };
+    Decision::new(org, Verdict::Answer(reply))
 }

@@ -2,37 +2,33 @@
 
 use serde_json::json;
 
-use super::Exchange;
-use crate::gate;
+use crate::auth::{self, Check};
+use crate::ctx::Request;
+use crate::decision::{Decision, Refusal, Verdict};
 use crate::metrics::AuthMethod;
 use crate::reply::Reply;
 
-pub async fn whoami(x: &mut Exchange<'_>) -> Reply {
+pub async fn whoami(req: &Request<'_>) -> Decision {
+    let router = req.router();
     // Only a Host route binds /_sso/ endpoints to an org: a path route or
     // default_org would misjudge sessions of path-routed orgs.
-    let routed = x.config.org_by_host(x.facts.host).cloned();
-    x.org = routed.clone();
+    let routed = router.by_host(req.facts.host);
     // A Bearer token needs an org to pick its keys: default_org will do.
-    let bearer_org = routed
-        .clone()
-        .or_else(|| x.config.route(x.facts.host, "/").cloned());
-    let found = match gate::bearer_identity(x, bearer_org.as_ref()).await {
-        Some(result) => result.map(|id| (id, AuthMethod::Bearer)),
-        None => gate::cookie_identity(x, routed.as_deref())
-            .await
-            .map(|id| (id, AuthMethod::Cookie)),
+    let bearer_org = routed.or_else(|| router.for_endpoint(req.facts.host));
+    let (check, method) = match auth::bearer(req, bearer_org).await {
+        Check::Absent => {
+            let cookie = auth::cookie(req, routed.map(|o| o.as_ref())).await;
+            (cookie, AuthMethod::Cookie)
+        }
+        bearer => (bearer, AuthMethod::Bearer),
     };
-    let Some((identity, method)) = found else {
-        return Reply::json(
-            401,
-            &json!({"error": "unauthenticated", "request_id": x.request_id}),
-        )
-        .bearer_challenge(None);
+    let auth = check.auth(method);
+    let Check::Valid(identity) = check else {
+        let refusal = Refusal::Unauthenticated { login_url: None };
+        return Decision::refuse(routed.cloned(), refusal).with_auth(auth);
     };
-    if x.org.is_none() {
-        x.org = x.config.org(&identity.org).cloned();
-    }
-    Reply::json(
+    let org = routed.or_else(|| router.by_name(&identity.org)).cloned();
+    let reply = Reply::json(
         200,
         &json!({
             "org": identity.org,
@@ -41,5 +37,6 @@ pub async fn whoami(x: &mut Exchange<'_>) -> Reply {
             "method": method.label(),
             "expires_at": identity.expires_at,
         }),
-    )
+    );
+    Decision::new(org, Verdict::Answer(reply)).with_auth(auth)
 }

@@ -1,0 +1,151 @@
+//! Who may frame the app and ssogate's own pages (SPEC 6): an org with
+//! `allowed_origins` is embeddable by them, through the CSP's
+//! `frame-ancestors` (which replaces the app's own and its
+//! X-Frame-Options); otherwise the app's decision stands, and
+//! `frame-ancestors 'self'` is added only when it made none.
+
+use http::header::{CONTENT_SECURITY_POLICY, X_FRAME_OPTIONS};
+use pingora::http::ResponseHeader;
+
+use crate::config::Org;
+
+/// Applies the policy to a response of the app.
+pub fn apply(response: &mut ResponseHeader, org: Option<&Org>) -> pingora::Result<()> {
+    let embeddable = org.filter(|o| !o.allowed_origins.is_empty());
+    let policies: Vec<String> = response
+        .headers
+        .get_all(CONTENT_SECURITY_POLICY)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    let has_frame_ancestors = policies
+        .iter()
+        .any(|p| directives(p).any(is_frame_ancestors));
+    let Some(org) = embeddable else {
+        if !has_frame_ancestors {
+            set_policies(response, policies, "frame-ancestors 'self'")?;
+        }
+        return Ok(());
+    };
+    response.remove_header(&X_FRAME_OPTIONS);
+    let cleaned: Vec<String> = policies
+        .iter()
+        .map(|p| {
+            directives(p)
+                .filter(|d| !is_frame_ancestors(d))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })
+        .collect();
+    set_policies(response, cleaned, &org.frame_ancestors)
+}
+
+/// ssogate's own pages get the same policy as the app's.
+pub fn own_reply_headers(org: Option<&Org>) -> [(http::HeaderName, String); 1] {
+    let policy = org.map_or_else(
+        || "frame-ancestors 'self'".to_owned(),
+        |o| o.frame_ancestors.clone(),
+    );
+    [(CONTENT_SECURITY_POLICY, policy)]
+}
+
+fn directives(policy: &str) -> impl Iterator<Item = &str> {
+    policy.split(';').map(str::trim).filter(|d| !d.is_empty())
+}
+
+fn is_frame_ancestors(directive: &str) -> bool {
+    directive
+        .split_ascii_whitespace()
+        .next()
+        .is_some_and(|name| name.eq_ignore_ascii_case("frame-ancestors"))
+}
+
+/// Rewrites the CSP headers, `directive` added to the first (or to a new
+/// header when the app sent none). Policies left empty are dropped.
+fn set_policies(
+    response: &mut ResponseHeader,
+    policies: Vec<String>,
+    directive: &str,
+) -> pingora::Result<()> {
+    response.remove_header(&CONTENT_SECURITY_POLICY);
+    let mut first = true;
+    for policy in policies.into_iter().filter(|p| !p.trim().is_empty()) {
+        let value = if first {
+            format!("{}; {directive}", policy.trim_end_matches([';', ' ']))
+        } else {
+            policy
+        };
+        first = false;
+        response.append_header(CONTENT_SECURITY_POLICY, value)?;
+    }
+    if first {
+        response.append_header(CONTENT_SECURITY_POLICY, directive.to_owned())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
+
+    fn csp_after(app_csp: &[&str], org_origins: Option<&str>) -> TestResult<Vec<String>> {
+        let mut response = ResponseHeader::build(200, None)?;
+        for p in app_csp {
+            response.append_header(CONTENT_SECURITY_POLICY, *p)?;
+        }
+        response.append_header(X_FRAME_OPTIONS, "DENY")?;
+        let config = org_origins.map(test_config).transpose()?;
+        let org = config.as_ref().and_then(|c| c.orgs.first().cloned());
+        apply(&mut response, org.as_deref())?;
+        let policies = response
+            .headers
+            .get_all(CONTENT_SECURITY_POLICY)
+            .iter()
+            .map(|v| v.to_str().map(str::to_owned))
+            .collect::<Result<_, _>>()?;
+        Ok(policies)
+    }
+
+    fn test_config(origin: &str) -> TestResult<Config> {
+        let yaml = format!(
+            "upstream: http://127.0.0.1:1\nsession: {{secret: '{s}'}}\norganizations:\n  acme:\n    allowed_origins: ['{origin}']\n    keys: [{{alg: HS256, secret: '{s}'}}]\n",
+            s = "k".repeat(32)
+        );
+        Ok(crate::config::parse(
+            &yaml,
+            std::path::Path::new("/nonexistent/config.yaml"),
+        )?)
+    }
+
+    #[test]
+    fn frame_ancestors_is_replaced_for_embeddable_orgs() -> TestResult {
+        assert_eq!(
+            csp_after(
+                &["default-src 'self'; frame-ancestors 'none'"],
+                Some("https://portal.example")
+            )?,
+            vec!["default-src 'self'; frame-ancestors 'self' https://portal.example"]
+        );
+        assert_eq!(
+            csp_after(&[], Some("https://portal.example"))?,
+            vec!["frame-ancestors 'self' https://portal.example"]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_apps_own_frame_ancestors_is_kept_otherwise() -> TestResult {
+        assert_eq!(
+            csp_after(&["frame-ancestors https://x.example"], None)?,
+            vec!["frame-ancestors https://x.example"]
+        );
+        assert_eq!(
+            csp_after(&["default-src 'self'"], None)?,
+            vec!["default-src 'self'; frame-ancestors 'self'"]
+        );
+        Ok(())
+    }
+}
