@@ -2,7 +2,7 @@
 //! HTML page for people. None ever echoes a token, code or cookie value.
 
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE, WWW_AUTHENTICATE};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use http::HeaderName;
 use pingora::http::ResponseHeader;
 use pingora::proxy::Session;
@@ -57,14 +57,6 @@ impl Reply {
 
     pub fn cookie(self, set_cookie: String) -> Self {
         self.header(SET_COOKIE, set_cookie)
-    }
-
-    pub fn bearer_challenge(self, error: Option<&str>) -> Self {
-        let value = match error {
-            Some(e) => format!("Bearer error=\"{e}\""),
-            None => "Bearer".to_owned(),
-        };
-        self.header(WWW_AUTHENTICATE, value)
     }
 
     /// Writes the reply. Every response of ssogate's own may carry a fresh

@@ -1,0 +1,590 @@
+//! The gate's verdicts and the endpoints' answers, in-process: a request head
+//! is written into a pingora `Session` over an in-memory pipe and decided by
+//! the proxy's own `request_filter`; no process is spawned, no socket opened.
+//! Each row of a table is one rule of SPEC 4 / 8, so a change to a rule fails
+//! here in milliseconds.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::sync::Arc;
+
+use pingora::http::RequestHeader;
+use pingora::proxy::{ProxyHttp, Session};
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use ssogate::proxy::Gateway;
+use ssogate::replay::MemoryStore;
+use ssogate::session::{session_cookie, Identity};
+use ssogate::state::Shared;
+
+const SESSION_SECRET: &str = "session-secret-0123456789abcdefghijklmnop";
+const ACME_SECRET: &str = "acme-hs256-secret-0123456789abcdefghijklmnop";
+const GLOBEX_SECRET: &str = "globex-hs256-secret-0123456789abcdefghijklmn";
+const WRONG_SECRET: &str = "wrong-hs256-secret-0123456789abcdefghijklmno";
+const CLIENT_SECRET: &str = "client-secret-0123456789";
+const ACME_LOGIN: &str = "https://portal.acme.test/sso";
+
+/// acme: Host acme.test or path /acme/, query tokens, flow C, org_claim;
+/// globex: Bearer tokens; initech: disabled. No default_org.
+fn config_yaml() -> String {
+    format!(
+        r#"
+upstream: http://127.0.0.1:9
+public_url: https://dash.test
+public_paths: [/public/]
+session: {{ secret: "{SESSION_SECRET}", secure: false }}
+organizations:
+  acme:
+    hosts: [acme.test]
+    paths: [/acme/]
+    login_url: {ACME_LOGIN}
+    home_path: /home
+    org_claim: orgId
+    accept_query_token: access_token
+    keys: [{{ alg: HS256, secret: "{ACME_SECRET}" }}]
+    code_flow: {{ client_id: acme-reader, client_secret: "{CLIENT_SECRET}" }}
+  globex:
+    hosts: [globex.test]
+    login_url: https://portal.globex.test/login
+    accept_bearer: true
+    keys: [{{ alg: HS256, secret: "{GLOBEX_SECRET}" }}]
+  initech:
+    enabled: false
+    hosts: [initech.test]
+    login_url: https://portal.initech.test/login
+    keys: [{{ alg: HS256, secret: "{ACME_SECRET}" }}]
+    code_flow: {{ client_id: initech-reader, client_secret: "{CLIENT_SECRET}" }}
+"#
+    )
+}
+
+struct Harness {
+    shared: Arc<Shared>,
+    gateway: Gateway,
+}
+
+fn harness() -> Harness {
+    let config = ssogate::config::parse(&config_yaml(), Path::new("/nonexistent/config.yaml"))
+        .expect("test config");
+    let shared = Arc::new(Shared::new(config, Box::new(MemoryStore::new(10_000))));
+    Harness {
+        gateway: Gateway::new(shared.clone()),
+        shared,
+    }
+}
+
+/// A request head (and body) as a client would send it.
+#[derive(Clone)]
+struct Req {
+    method: &'static str,
+    target: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+fn get(target: &str) -> Req {
+    Req {
+        method: "GET",
+        target: target.to_owned(),
+        headers: vec![("Host".into(), "acme.test".into())],
+        body: Vec::new(),
+    }
+}
+
+fn post(target: &str, body: &str) -> Req {
+    Req {
+        method: "POST",
+        body: body.as_bytes().to_vec(),
+        ..get(target)
+    }
+}
+
+impl Req {
+    fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+    fn host(self, host: &str) -> Self {
+        self.header("Host", host)
+    }
+    /// A browser navigation.
+    fn nav(self) -> Self {
+        self.header("Sec-Fetch-Mode", "navigate")
+    }
+    /// A script's request.
+    fn api(self) -> Self {
+        self.header("Accept", "application/json")
+    }
+    fn cookie(self, cookie: &str) -> Self {
+        self.header("Cookie", cookie)
+    }
+    fn bearer(self, token: &str) -> Self {
+        self.header("Authorization", &format!("Bearer {token}"))
+    }
+    fn raw(&self) -> Vec<u8> {
+        let mut head = format!("{} {} HTTP/1.1\r\n", self.method, self.target);
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if !self.body.is_empty() && !self.headers.iter().any(|(n, _)| n == "Transfer-Encoding") {
+            head.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
+        }
+        head.push_str("\r\n");
+        let mut raw = head.into_bytes();
+        raw.extend_from_slice(&self.body);
+        raw
+    }
+}
+
+/// What ssogate made of a request.
+#[derive(Debug)]
+struct Seen {
+    /// ssogate's own answer; `None` when the request goes on to the app.
+    status: Option<u16>,
+    headers: Vec<(String, String)>,
+    body: String,
+    outcome: &'static str,
+    auth: Option<(&'static str, &'static str)>,
+    org: Option<String>,
+    /// The request as the app would receive it, when it passes.
+    upstream: Option<RequestHeader>,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {self:#?}"))
+    }
+    /// `name=value` of a cookie this answer sets.
+    fn set_cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, v)| v.split(';').next().unwrap_or_default().to_owned())
+            .find(|pair| pair.starts_with(&format!("{name}=")) && pair.len() > name.len() + 1)
+    }
+    fn app_header(&self, name: &str) -> Vec<String> {
+        let upstream = self.upstream.as_ref().expect("the request reached the app");
+        upstream
+            .headers
+            .get_all(name)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+impl Harness {
+    async fn send(&self, req: &Req) -> Seen {
+        let (mut client, server) = tokio::io::duplex(1 << 20);
+        client.write_all(&req.raw()).await.unwrap();
+        let mut session = Session::new_h1(Box::new(server));
+        assert!(session.read_request().await.unwrap(), "no request read");
+        let mut ctx = self.gateway.new_ctx();
+        let answered = self
+            .gateway
+            .request_filter(&mut session, &mut ctx)
+            .await
+            .unwrap();
+        let mut seen = Seen {
+            status: None,
+            headers: Vec::new(),
+            body: String::new(),
+            outcome: ctx.outcome().label(),
+            auth: ctx.auth().map(|(m, r)| (m.label(), r.label())),
+            org: ctx.org().map(|o| o.name.clone()),
+            upstream: None,
+        };
+        if answered {
+            let head = session.response_written().expect("an answer").clone();
+            seen.status = Some(head.status.as_u16());
+            seen.headers = head
+                .headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+                .collect();
+            drop(session);
+            let mut raw = Vec::new();
+            client.read_to_end(&mut raw).await.unwrap();
+            let raw = String::from_utf8(raw).unwrap();
+            seen.body = raw
+                .split_once("\r\n\r\n")
+                .map(|(_, body)| body.to_owned())
+                .unwrap_or_default();
+        } else {
+            let mut upstream = session.req_header().clone();
+            self.gateway
+                .upstream_request_filter(&mut session, &mut upstream, &mut ctx)
+                .await
+                .unwrap();
+            seen.upstream = Some(upstream);
+        }
+        seen
+    }
+
+    /// `name=value` of a session cookie for `org`, living until `expires_at`.
+    fn session(&self, org: &str, principal: &str, expires_at: i64) -> String {
+        let now = ssogate::clock::now();
+        let identity = Identity {
+            org: org.into(),
+            principal: principal.into(),
+            claims: json!({"email": format!("{principal}@{org}.test")})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            issued_at: now - 10,
+            expires_at,
+            session_id: ssogate::session::random_id(),
+        };
+        let config = self.shared.config.load();
+        let header = session_cookie(&config.session, &identity).unwrap();
+        header.split(';').next().unwrap().to_owned()
+    }
+
+    fn cookie(&self, org: &str, principal: &str) -> String {
+        self.session(org, principal, ssogate::clock::now() + 600)
+    }
+}
+
+fn token(secret: &str, extra: Value) -> String {
+    let now = ssogate::clock::now();
+    let mut claims = json!({
+        "sub": "alice",
+        "email": "alice@example.test",
+        "iat": now,
+        "exp": now + 300,
+        "jti": ssogate::session::random_id(),
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        claims[k] = v.clone();
+    }
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
+}
+
+fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// HTTP Basic client credentials for the code endpoint.
+fn basic(client_id: &str, secret: &str) -> String {
+    use base64::Engine;
+    let pair = format!("{client_id}:{secret}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+/// The request reaches the app (ssogate writes no answer of its own).
+const APP: Option<u16> = None;
+
+/// One rule: what a request must become.
+struct Rule {
+    name: &'static str,
+    req: Req,
+    /// ssogate's own status, `None` when the request reaches the app.
+    status: Option<u16>,
+    outcome: &'static str,
+    auth: Option<(&'static str, &'static str)>,
+    org: Option<&'static str>,
+}
+
+fn rule(
+    name: &'static str,
+    req: Req,
+    status: Option<u16>,
+    outcome: &'static str,
+    auth: Option<(&'static str, &'static str)>,
+    org: Option<&'static str>,
+) -> Rule {
+    Rule {
+        name,
+        req,
+        status,
+        outcome,
+        auth,
+        org,
+    }
+}
+
+async fn check_all(h: &Harness, rules: Vec<Rule>) {
+    let mut failures = Vec::new();
+    for r in rules {
+        let seen = h.send(&r.req).await;
+        let got = (seen.status, seen.outcome, seen.auth, seen.org.as_deref());
+        let want = (r.status, r.outcome, r.auth, r.org);
+        if got != want {
+            failures.push(format!(
+                "{}:\n   got {got:?}\n  want {want:?}\n  {seen:#?}",
+                r.name
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[rustfmt::skip]
+fn gate_rules(h: &Harness) -> Vec<Rule> {
+    let acme = h.cookie("acme", "alice");
+    let globex = h.cookie("globex", "gina");
+    let expired = h.session("acme", "old", ssogate::clock::now() - 1);
+    let good_bearer = token(GLOBEX_SECRET, json!({}));
+    let bad_bearer = token(WRONG_SECRET, json!({}));
+    let query_token = format!("/r?a=1&access_token={}", token(ACME_SECRET, json!({})));
+    let bad_query_token = format!("/r?access_token={}", token(WRONG_SECRET, json!({})));
+    let ok = Some(("cookie", "ok"));
+    vec![
+        // No credential: a browser goes to the login, a script gets a 401.
+        rule("navigation", get("/r").nav(), Some(302), "login_redirect", None, Some("acme")),
+        rule("html get", get("/r").header("Accept", "text/html"), Some(302), "login_redirect", None, Some("acme")),
+        rule("html post", post("/r", "x").header("Accept", "text/html"), Some(401), "unauthorized", None, Some("acme")),
+        rule("script", get("/r").api(), Some(401), "unauthorized", None, Some("acme")),
+        // The session cookie.
+        rule("cookie", get("/r").nav().cookie(&acme), APP, "proxied", ok, Some("acme")),
+        rule("cookie, path-routed", get("/acme/r").host("x.test").cookie(&acme), APP, "proxied", ok, Some("acme")),
+        rule("tampered cookie, script", get("/r").api().cookie("ssogate_session=xyz"), Some(401), "unauthorized", Some(("cookie", "malformed")), Some("acme")),
+        rule("tampered cookie, navigation", get("/r").nav().cookie("ssogate_session=xyz"), Some(302), "login_redirect", Some(("cookie", "malformed")), Some("acme")),
+        rule("expired cookie", get("/r").api().cookie(&expired), Some(401), "unauthorized", Some(("cookie", "expired")), Some("acme")),
+        rule("another org's cookie", get("/r").api().host("globex.test").cookie(&acme), Some(401), "unauthorized", Some(("cookie", "unknown_org")), Some("globex")),
+        // Bearer tokens, for the org that accepts them only; before the cookie.
+        rule("bearer", get("/r").api().host("globex.test").bearer(&good_bearer), APP, "proxied", Some(("bearer", "ok")), Some("globex")),
+        rule("refused bearer", get("/r").api().host("globex.test").bearer(&bad_bearer), Some(401), "unauthorized", Some(("bearer", "bad_signature")), Some("globex")),
+        rule("refused bearer and a cookie", get("/r").api().host("globex.test").bearer(&bad_bearer).cookie(&globex), Some(401), "unauthorized", Some(("bearer", "bad_signature")), Some("globex")),
+        rule("bearer, org without accept_bearer", get("/r").api().bearer(&good_bearer), Some(401), "unauthorized", None, Some("acme")),
+        // A query token makes a session and redirects.
+        rule("query token", get(&query_token).nav(), Some(302), "internal", Some(("query", "ok")), Some("acme")),
+        rule("refused query token", get(&bad_query_token).nav(), Some(401), "unauthorized", Some(("query", "bad_signature")), Some("acme")),
+        // Disabled and unrouted orgs.
+        rule("disabled org, navigation", get("/r").nav().host("initech.test"), Some(403), "forbidden", None, Some("initech")),
+        rule("disabled org, script", get("/r").api().host("initech.test"), Some(403), "forbidden", None, Some("initech")),
+        rule("unrouted, navigation", get("/r").nav().host("nowhere.test"), Some(404), "unrouted", None, None),
+        rule("unrouted, script", get("/r").api().host("nowhere.test"), Some(401), "unrouted", None, None),
+        // Public paths pass without authentication, whatever the org.
+        rule("public", get("/public/a").nav(), APP, "public", None, Some("acme")),
+        rule("public, unrouted", get("/public/a").host("nowhere.test"), APP, "public", None, None),
+        rule("public, disabled org", get("/public/a").host("initech.test"), APP, "public", None, Some("initech")),
+        rule("public, with a cookie", get("/public/a").cookie(&acme), APP, "public", None, Some("acme")),
+        rule("public, dot segment", get("/public/../admin").nav(), Some(302), "login_redirect", None, Some("acme")),
+        // Refused before routing.
+        rule("bad host", get("/r").host("acme.test/x"), Some(400), "unauthorized", None, None),
+        rule("ambiguous framing", post("/public/a", "0\r\n\r\n").header("Transfer-Encoding", "chunked").header("Content-Length", "5"), Some(400), "unauthorized", None, None),
+    ]
+}
+
+#[tokio::test]
+async fn the_gate_decides_by_navigation_credential_and_org() {
+    let h = harness();
+    let rules = gate_rules(&h);
+    check_all(&h, rules).await;
+}
+
+#[rustfmt::skip]
+fn endpoint_rules(h: &Harness) -> Vec<Rule> {
+    let acme = h.cookie("acme", "alice");
+    let good = token(ACME_SECRET, json!({"orgId": "acme"}));
+    let jwt = |token: &str| format!("/_sso/jwt?jwt={token}");
+    let bad_signature = jwt(&token(WRONG_SECRET, json!({"orgId": "acme"})));
+    let named = jwt(&token(ACME_SECRET, json!({"orgId": "acme"})));
+    let unnamed = jwt(&token(ACME_SECRET, json!({})));
+    let globex_bearer = token(GLOBEX_SECRET, json!({}));
+    let acme_client = basic("acme-reader", CLIENT_SECRET);
+    let initech_client = basic("initech-reader", CLIENT_SECRET);
+    let user = r#"{"emailId": "bob@acme.test"}"#;
+    let code = |body: &str, credentials: &str| post("/_sso/code", body).header("Authorization", credentials);
+    vec![
+        rule("unknown endpoint", get("/_sso/nope").api(), Some(404), "internal", None, Some("acme")),
+        rule("wrong method", get("/_sso/logout").api().with_method("DELETE"), Some(405), "internal", None, Some("acme")),
+        // Flow A started by hand.
+        rule("login", get("/_sso/login?rd=%2Fr").nav(), Some(302), "login_redirect", None, Some("acme")),
+        rule("login, org of rd's path", get("/_sso/login?rd=%2Facme%2Fr").nav().host("nowhere.test"), Some(302), "login_redirect", None, Some("acme")),
+        rule("login, disabled org", get("/_sso/login").nav().host("initech.test"), Some(403), "forbidden", None, Some("initech")),
+        rule("login, unrouted", get("/_sso/login?rd=%2Fr").api().host("nowhere.test"), Some(404), "unrouted", None, None),
+        // Flow B; the org by Host, else by the token's org_claim.
+        rule("jwt", get(&jwt(&good)).nav(), Some(302), "internal", Some(("jwt", "ok")), Some("acme")),
+        rule("jwt, replayed", get(&jwt(&good)).nav(), Some(401), "internal", Some(("jwt", "replay")), Some("acme")),
+        rule("jwt, bad signature", get(&bad_signature).api(), Some(401), "internal", Some(("jwt", "bad_signature")), Some("acme")),
+        rule("jwt, org named by the token", get(&named).host("nowhere.test"), Some(302), "internal", Some(("jwt", "ok")), Some("acme")),
+        rule("jwt, no org", get(&unnamed).host("nowhere.test"), Some(401), "unrouted", Some(("jwt", "unknown_org")), None),
+        rule("jwt, no token", get("/_sso/jwt").api(), Some(401), "internal", Some(("jwt", "malformed")), Some("acme")),
+        rule("jwt, disabled org", get(&jwt(&good)).host("initech.test"), Some(403), "forbidden", None, Some("initech")),
+        rule("callback, unknown state", get("/_sso/callback?state=nope&token=x").nav(), Some(401), "internal", Some(("callback", "malformed")), Some("acme")),
+        // whoami binds by Host only.
+        rule("whoami, no session", get("/_sso/whoami").api(), Some(401), "internal", None, Some("acme")),
+        rule("whoami, cookie", get("/_sso/whoami").api().cookie(&acme), Some(200), "internal", Some(("cookie", "ok")), Some("acme")),
+        rule("whoami, cookie, no Host org", get("/_sso/whoami").api().host("nowhere.test").cookie(&acme), Some(200), "internal", Some(("cookie", "ok")), Some("acme")),
+        rule("whoami, bearer", get("/_sso/whoami").api().host("globex.test").bearer(&globex_bearer), Some(200), "internal", Some(("bearer", "ok")), Some("globex")),
+        // Flow C: the client credentials choose the org, whatever the Host.
+        rule("code", code(user, &acme_client), Some(200), "internal", Some(("code", "ok")), Some("acme")),
+        rule("code, another Host", code(user, &acme_client).host("globex.test"), Some(200), "internal", Some(("code", "ok")), Some("acme")),
+        rule("code, disabled org", code(user, &initech_client).nav(), Some(403), "forbidden", Some(("code", "disabled")), Some("initech")),
+        rule("code, bad secret", code(user, &basic("acme-reader", "nope")), Some(401), "internal", Some(("code", "bad_signature")), Some("acme")),
+        rule("code, unknown client", code(user, &basic("who", "nope")), Some(401), "internal", Some(("code", "unknown_org")), None),
+        rule("code, no credentials", post("/_sso/code", user), Some(401), "internal", Some(("code", "malformed")), None),
+        rule("code, missing field", code("{}", &acme_client), Some(400), "internal", Some(("code", "bad_claims")), Some("acme")),
+        rule("authorize, no code", get("/_sso/authorize").nav(), Some(401), "internal", Some(("authorize", "malformed")), Some("acme")),
+        // Flow E, logout.
+        rule("bridge", get("/_sso/bridge").nav(), Some(200), "internal", None, Some("acme")),
+        rule("bridge, session", get("/_sso/bridge").nav().cookie(&acme), Some(200), "internal", Some(("code", "ok")), Some("acme")),
+        rule("logout", get("/_sso/logout").nav(), Some(200), "internal", None, Some("acme")),
+    ]
+}
+
+#[tokio::test]
+async fn reserved_endpoints_answer_for_themselves() {
+    let h = harness();
+    let rules = endpoint_rules(&h);
+    check_all(&h, rules).await;
+}
+
+impl Req {
+    fn with_method(mut self, method: &'static str) -> Self {
+        self.method = method;
+        self
+    }
+}
+
+#[tokio::test]
+async fn a_login_redirect_is_built_as_spec_4_says() {
+    let h = harness();
+    let seen = h.send(&get("/reports?q=1").nav()).await;
+    let location = seen.header("location").unwrap();
+    let url = url::Url::parse(location).unwrap();
+    assert!(location.starts_with(ACME_LOGIN), "{location}");
+    let params: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    assert_eq!(params[1].1, "/reports?q=1");
+    assert!(
+        params[0]
+            .1
+            .starts_with("https://dash.test/_sso/callback?state="),
+        "{params:?}"
+    );
+    assert!(
+        seen.set_cookie("ssogate_session_state").is_some(),
+        "{seen:#?}"
+    );
+    assert_eq!(
+        seen.header("content-security-policy"),
+        Some("frame-ancestors 'self'")
+    );
+
+    let seen = h.send(&get("/reports?q=1").api()).await;
+    assert_eq!(seen.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(
+        seen.json()["login_url"],
+        "https://dash.test/_sso/login?rd=%2Freports%3Fq%3D1"
+    );
+}
+
+#[tokio::test]
+async fn refusals_speak_html_to_people_and_json_to_scripts() {
+    let h = harness();
+    let bad = token(WRONG_SECRET, json!({"orgId": "acme"}));
+    let page = h.send(&get(&format!("/_sso/jwt?jwt={bad}")).nav()).await;
+    assert!(page.body.contains("Request id"), "{page:#?}");
+    assert!(!page.body.contains(&bad));
+    let api = h.send(&get(&format!("/_sso/jwt?jwt={bad}")).api()).await;
+    assert_eq!(api.json()["error"], "invalid_token");
+
+    let seen = h
+        .send(&get("/r").api().host("globex.test").bearer(&bad))
+        .await;
+    assert_eq!(
+        seen.header("www-authenticate"),
+        Some("Bearer error=\"invalid_token\"")
+    );
+    // The code endpoint is a back channel: JSON even to a navigation.
+    let initech = basic("initech-reader", CLIENT_SECRET);
+    let disabled = post("/_sso/code", "{}")
+        .nav()
+        .header("Authorization", &initech);
+    let seen = h.send(&disabled).await;
+    assert_eq!(seen.json()["error"], "organization_disabled");
+    let acme = basic("acme-reader", CLIENT_SECRET);
+    let ill_typed = post("/_sso/code", r#"{"emailId": 5}"#).header("Authorization", &acme);
+    let seen = h.send(&ill_typed).await;
+    assert_eq!(seen.json()["field"], "emailId");
+    let seen = h
+        .send(&post("/_sso/code", "{}").header("Authorization", &basic("x", "y")))
+        .await;
+    assert_eq!(
+        seen.header("www-authenticate"),
+        Some("Basic realm=\"ssogate\"")
+    );
+}
+
+#[tokio::test]
+async fn the_app_gets_the_identity_and_none_of_ssogates_secrets() {
+    let h = harness();
+    let acme = h.cookie("acme", "alice");
+    let req = get("/r")
+        .cookie(&format!("app=1; {acme}; other=2"))
+        .header("X_Auth_Request_User", "mallory")
+        .header("X-Forwarded-Proto", "http");
+    let seen = h.send(&req).await;
+    assert_eq!(seen.app_header("x-auth-request-user"), vec!["alice"]);
+    assert_eq!(
+        seen.app_header("x-auth-request-email"),
+        vec!["alice@acme.test"]
+    );
+    assert_eq!(seen.app_header("x-auth-request-org"), vec!["acme"]);
+    assert_eq!(seen.app_header("cookie"), vec!["app=1; other=2"]);
+    // An untrusted client's X-Forwarded-Proto is replaced by public_url's.
+    assert_eq!(seen.app_header("x-forwarded-proto"), vec!["https"]);
+    assert_eq!(seen.app_header("x-forwarded-host"), vec!["acme.test"]);
+
+    let seen = h.send(&get("/public/x").cookie(&acme)).await;
+    assert!(seen.app_header("x-auth-request-user").is_empty());
+}
+
+#[tokio::test]
+async fn a_code_opens_one_session_and_a_logout_ends_it() {
+    let h = harness();
+    let client = basic("acme-reader", CLIENT_SECRET);
+    let buy =
+        post("/_sso/code", r#"{"emailId": "bob@acme.test"}"#).header("Authorization", &client);
+    let seen = h.send(&buy).await;
+    let code = seen.json()["code"].as_str().unwrap().to_owned();
+    let authorize = get(&format!(
+        "/_sso/authorize?code={}&redirectUrl=%2Fdash",
+        enc(&code)
+    ))
+    .nav();
+    let seen = h.send(&authorize).await;
+    assert_eq!(
+        (seen.status, seen.auth),
+        (Some(302), Some(("authorize", "ok")))
+    );
+    assert_eq!(seen.header("location"), Some("/dash"));
+    let cookie = seen.set_cookie("ssogate_session").expect("a session");
+    let again = h.send(&authorize).await;
+    assert_eq!(
+        (again.status, again.auth),
+        (Some(401), Some(("authorize", "replay")))
+    );
+
+    let seen = h.send(&get("/r").cookie(&cookie)).await;
+    assert_eq!(
+        seen.app_header("x-auth-request-user"),
+        vec!["bob@acme.test"]
+    );
+    let seen = h.send(&get("/_sso/logout").cookie(&cookie)).await;
+    assert_eq!(seen.outcome, "internal");
+    let seen = h.send(&get("/r").api().cookie(&cookie)).await;
+    assert_eq!(
+        (seen.status, seen.auth),
+        (Some(401), Some(("cookie", "replay"))),
+        "a session logged out is revoked"
+    );
+}
