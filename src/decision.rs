@@ -207,15 +207,15 @@ impl Refusal {
 pub struct Decision {
     /// The org the request counts under, and whose framing policy and
     /// upstream apply.
-    pub org: Option<Arc<Org>>,
+    org: Option<Arc<Org>>,
     /// The credential check made on the way, counted unless the refusal
     /// names its own (e.g. a session cookie that did not open, before the
     /// 302 to the login).
-    pub auth: Option<Auth>,
-    pub verdict: Verdict,
+    credential: Option<Auth>,
+    verdict: Verdict,
     /// The flow A state cookie, rewritten by a callback that took its
     /// pending login out, whether the login then succeeds or not.
-    pub state_cookie: Option<String>,
+    state_cookie: Option<String>,
 }
 
 /// What the proxy keeps of a decision for the rest of the request: the one
@@ -246,7 +246,7 @@ impl Decision {
     pub fn new(org: Option<Arc<Org>>, verdict: Verdict) -> Self {
         Decision {
             org,
-            auth: None,
+            credential: None,
             verdict,
             state_cookie: None,
         }
@@ -270,13 +270,13 @@ impl Decision {
     pub fn session(org: Arc<Org>, method: AuthMethod, created: Result<Reply, Refusal>) -> Self {
         match created {
             Ok(reply) => Decision::new(Some(org), Verdict::Answer(reply))
-                .with_auth(Some((method, AuthResult::Ok))),
+                .with_credential(Some((method, AuthResult::Ok))),
             Err(refusal) => Decision::refuse(Some(org), refusal),
         }
     }
 
-    pub fn with_auth(mut self, auth: Option<Auth>) -> Self {
-        self.auth = auth;
+    pub fn with_credential(mut self, checked: Option<Auth>) -> Self {
+        self.credential = checked;
         self
     }
 
@@ -299,8 +299,8 @@ impl Decision {
     /// The credential check counted in `ssogate_auth_total`.
     pub fn auth(&self) -> Option<Auth> {
         match &self.verdict {
-            Verdict::Refuse(refusal) => refusal.auth().or(self.auth),
-            _ => self.auth,
+            Verdict::Refuse(refusal) => refusal.auth().or(self.credential),
+            _ => self.credential,
         }
     }
 
@@ -312,24 +312,24 @@ impl Decision {
         request_id: &str,
         navigation: bool,
     ) -> (Decided, Option<Reply>) {
-        let decided = Decided {
-            outcome: self.outcome(stage),
-            auth: self.auth(),
-            org: self.org,
-            identity: match &self.verdict {
-                Verdict::Proxy(identity) => Some(identity.clone()),
-                _ => None,
-            },
-        };
+        let outcome = self.outcome(stage);
+        let auth = self.auth();
         let navigation = navigation && stage != Stage::BackChannel;
-        let reply = match self.verdict {
-            Verdict::Public | Verdict::Proxy(_) => None,
-            Verdict::LoginRedirect(reply) | Verdict::Answer(reply) => Some(reply),
-            Verdict::Refuse(refusal) => Some(refusal.reply(request_id, navigation)),
+        let (identity, reply) = match self.verdict {
+            Verdict::Public => (None, None),
+            Verdict::Proxy(identity) => (Some(identity), None),
+            Verdict::LoginRedirect(reply) | Verdict::Answer(reply) => (None, Some(reply)),
+            Verdict::Refuse(refusal) => (None, Some(refusal.reply(request_id, navigation))),
         };
         let reply = match (reply, self.state_cookie) {
             (Some(reply), Some(cookie)) => Some(reply.cookie(cookie)),
             (reply, _) => reply,
+        };
+        let decided = Decided {
+            org: self.org,
+            auth,
+            outcome,
+            identity,
         };
         (decided, reply)
     }
@@ -490,14 +490,14 @@ mod tests {
     #[test]
     fn a_refusal_that_names_no_check_keeps_the_credential_seen() {
         let seen = Some((AuthMethod::Cookie, AuthResult::Expired));
-        let decision =
-            Decision::refuse(None, Refusal::Unauthenticated { login_url: None }).with_auth(seen);
+        let decision = Decision::refuse(None, Refusal::Unauthenticated { login_url: None })
+            .with_credential(seen);
         assert_eq!(decision.auth(), seen);
         let decision = Decision::refuse(
             None,
             Refusal::Token(AuthMethod::Bearer, AuthResult::Expired),
         )
-        .with_auth(seen);
+        .with_credential(seen);
         assert_eq!(
             decision.auth(),
             Some((AuthMethod::Bearer, AuthResult::Expired))

@@ -33,7 +33,7 @@ pub async fn check(req: &Request<'_>) -> Decision {
     match auth::bearer(req, Some(&org)).await {
         Check::Valid(identity) => {
             return Decision::new(Some(org), Verdict::Proxy(identity))
-                .with_auth(Some((AuthMethod::Bearer, AuthResult::Ok)));
+                .with_credential(Some((AuthMethod::Bearer, AuthResult::Ok)));
         }
         Check::Refused(result) => {
             return Decision::refuse(Some(org), Refusal::Token(AuthMethod::Bearer, result));
@@ -49,7 +49,7 @@ pub async fn check(req: &Request<'_>) -> Decision {
         Check::Valid(identity) => Decision::new(Some(org), Verdict::Proxy(identity)),
         Check::Refused(_) | Check::Absent => unauthenticated(req, org),
     }
-    .with_auth(seen)
+    .with_credential(seen)
 }
 
 /// No credential: a browser goes straight to the org's login; a script gets

@@ -53,7 +53,8 @@ pub async fn bridge(req: &Request<'_>) -> Decision {
                 Ok(code) => code,
                 Err(e) => {
                     tracing::error!(request_id = req.request_id, error = %e, "cannot issue a code");
-                    return Decision::refuse(Some(org.clone()), Refusal::Internal).with_auth(seen);
+                    return Decision::refuse(Some(org.clone()), Refusal::Internal)
+                        .with_credential(seen);
                 }
             };
             let message = json!({"type": "ssogate:code", "org": org.name, "code": code, "expires_in": code_ttl});
@@ -76,7 +77,7 @@ pub async fn bridge(req: &Request<'_>) -> Decision {
         http::header::CONTENT_SECURITY_POLICY,
         format!("default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'"),
     );
-    Decision::new(org, Verdict::Answer(reply)).with_auth(auth)
+    Decision::new(org, Verdict::Answer(reply)).with_credential(auth)
 }
 
 /// JSON safe to inline in a `<script>`: nothing in it can close the tag.

@@ -98,7 +98,7 @@ pub fn create(req: &Request) -> Decision {
     };
     let reply = Reply::json(200, &json!({"code": code, "expires_in": flow.code_ttl}));
     Decision::new(Some(org.clone()), Verdict::Answer(reply))
-        .with_auth(Some((AuthMethod::Code, AuthResult::Ok)))
+        .with_credential(Some((AuthMethod::Code, AuthResult::Ok)))
 }
 
 fn basic_credentials(req: &Request) -> Option<(String, String)> {

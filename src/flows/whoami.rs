@@ -25,7 +25,7 @@ pub async fn whoami(req: &Request<'_>) -> Decision {
     let auth = check.auth(method);
     let Check::Valid(identity) = check else {
         let refusal = Refusal::Unauthenticated { login_url: None };
-        return Decision::refuse(routed.cloned(), refusal).with_auth(auth);
+        return Decision::refuse(routed.cloned(), refusal).with_credential(auth);
     };
     let org = routed.or_else(|| router.by_name(&identity.org)).cloned();
     let reply = Reply::json(
@@ -38,5 +38,5 @@ pub async fn whoami(req: &Request<'_>) -> Decision {
             "expires_at": identity.expires_at,
         }),
     );
-    Decision::new(org, Verdict::Answer(reply)).with_auth(auth)
+    Decision::new(org, Verdict::Answer(reply)).with_credential(auth)
 }
