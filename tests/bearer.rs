@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::keys::*;
 use common::*;
 use jsonwebtoken::Algorithm::*;
 use serde_json::{json, Value};
@@ -268,7 +267,7 @@ fn hostile_kids_are_refused_without_harm() {
     );
     assert_eq!(g.admin("/healthz").status, 200);
     // no hostile kid found its way into the logs as a header line
-    assert!(!g.logs().contains("X-Injected: 1"), "{}", log_tail(&g));
+    assert!(!g.logs().contains("X-Injected: 1"), "{}", g.log_tail());
 }
 
 #[test]

@@ -16,9 +16,7 @@ mod common;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use common::browser::{
-    html_escape, js_string, Browser, PageState, Site, SiteRequest, SiteResponse,
-};
+use common::browser::{html_escape, js_string, Browser, PageState};
 use common::*;
 use serde_json::Value;
 
@@ -43,26 +41,21 @@ fn embed_config(portal: &str, allowed_origin: &str, home_path: &str, app: Option
     let upstream = app
         .map(|a| format!("    upstream: http://127.0.0.1:{}\n", a.port))
         .unwrap_or_default();
-    r#"
-listen: 127.0.0.1:{proxy_port}
-admin_listen: 127.0.0.1:{admin_port}
-upstream: http://127.0.0.1:{upstream_port}
-public_url: http://localhost:{proxy_port}
-session:
-  secret_file: session.key
-  secure: true
-organizations:
+    template(&format!(
+        "organizations:
   acme:
     login_url: {portal}/login
     home_path: {home_path}
     allowed_origins: [{allowed_origin}]
-{org_upstream}    keys: [{ alg: HS256, secret_file: acme.secret }]
+{upstream}    keys: [{{ alg: HS256, secret_file: acme.secret }}]
 default_org: acme
-"#
-    .replace("{portal}", portal)
-    .replace("{home_path}", home_path)
-    .replace("{allowed_origin}", allowed_origin)
-    .replace("{org_upstream}", &upstream)
+"
+    ))
+    .replace(
+        "public_url: http://127.0.0.1:",
+        "public_url: http://localhost:",
+    )
+    .replace("secure: false", "secure: true")
 }
 
 /// The proxy as the browser reaches it in the embedding tests.
@@ -116,41 +109,39 @@ fn assert_alice(page: &PageState, cookie_names: &[&str]) {
 // Flow A: redirect to the portal, token callback, back to the original URL
 // ---------------------------------------------------------------------------------------------
 
-const FLOW_A: &str = r#"
-listen: 127.0.0.1:{proxy_port}
-admin_listen: 127.0.0.1:{admin_port}
-upstream: http://127.0.0.1:{upstream_port}
-public_url: http://127.0.0.1:{proxy_port}
-session:
-  secret_file: session.key
-  secure: false
-organizations:
+/// Org acme (reached through `default_org`) signing in at `<portal>/login`.
+fn flow_a_config(portal: &Site) -> String {
+    template(&format!(
+        "organizations:
   acme:
-    login_url: http://localhost:{portal_port}/login
-    keys: [{ alg: HS256, secret_file: acme.secret }]
+    login_url: {}/login
+    keys: [{{ alg: HS256, secret_file: acme.secret }}]
 default_org: acme
-"#;
+",
+        portal.origin()
+    ))
+}
 
 /// The customer's login endpoint: the user is "already signed in to the portal", so it answers
 /// at once with a 302 to `ssoCallback` + `&token=<fresh JWT>`.
-fn instant_login(r: &SiteRequest) -> SiteResponse {
+fn instant_login(r: &Request) -> Response {
     match r.param("ssoCallback") {
-        Some(callback) => SiteResponse::redirect(&format!("{callback}&token={}", alice_token())),
-        None => SiteResponse::html("<h1>portal</h1><p>login without ssoCallback</p>"),
+        Some(callback) => Response::redirect(&format!("{callback}&token={}", alice_token())),
+        None => Response::html("<h1>portal</h1><p>login without ssoCallback</p>"),
     }
 }
 
 fn instant_login_portal() -> Site {
-    Site::start(|r: &SiteRequest| match r.path.as_str() {
+    Site::start(|r: &Request| match r.path.as_str() {
         "/login" => instant_login(r),
-        _ => SiteResponse::not_found(),
+        _ => Response::not_found(),
     })
 }
 
 #[test]
 fn flow_a_signs_in_through_the_portal_and_returns_to_the_requested_url() {
     let portal = instant_login_portal();
-    let gate = Gate::start(&FLOW_A.replace("{portal_port}", &portal.port.to_string()));
+    let gate = Gate::start(&flow_a_config(&portal));
     let mut b = Browser::launch();
 
     let reports = gate.url("/reports?q=1");
@@ -243,13 +234,13 @@ fn flow_a_signs_in_through_the_portal_and_returns_to_the_requested_url() {
 /// The app of the iframe tests: every page tells the parent window who it was told the user is
 /// (`x-auth-request-user`), which cookies and Referer it received, and where it is.
 fn identity_app() -> Site {
-    Site::start(|r: &SiteRequest| {
+    Site::start(|r: &Request| {
         if r.path == "/favicon.ico" {
-            return SiteResponse::not_found();
+            return Response::not_found();
         }
         let user = r.header("x-auth-request-user");
         let js = |v: Option<&str>| v.map(js_string).unwrap_or_else(|| "null".into());
-        SiteResponse::html(format!(
+        Response::html(format!(
             "<!doctype html><html><head><title>app</title></head><body>\
              <p>Signed in as {name}</p>\
              <script>parent.postMessage({{user: {user}, email: {email}, cookie: {cookie}, \
@@ -273,15 +264,15 @@ fn identity_app() -> Site {
 /// Its page records every message and takes as title the user the app reports (from the
 /// proxy's origin only).
 fn embedding_portal(proxy_port: Later) -> Site {
-    Site::start(move |r: &SiteRequest| {
+    Site::start(move |r: &Request| {
         let proxy = format!("http://localhost:{}", later(&proxy_port));
         let src = match r.path.as_str() {
             "/embed" => format!("{proxy}/_sso/jwt?jwt={}", alice_token()),
             "/embed-app" => format!("{proxy}/reports?q=1"),
             "/login" => return instant_login(r),
-            _ => return SiteResponse::not_found(),
+            _ => return Response::not_found(),
         };
-        SiteResponse::html(format!(
+        Response::html(format!(
             r#"<!doctype html><html><head><title>portal</title><script>
 window.__messages = [];
 addEventListener('message', function (e) {{
@@ -507,11 +498,11 @@ fn flow_b_iframe_on_a_portal_not_in_allowed_origins_is_refused_by_frame_ancestor
 /// message type in its title, and on a code navigates the top window to
 /// `<authorize_base>/_sso/authorize?code=<code>&redirectUrl=/after-bridge`.
 fn bridge_portal(proxy_port: Later, authorize_base: fn(u16) -> String) -> Site {
-    Site::start(move |r: &SiteRequest| match r.path.as_str() {
+    Site::start(move |r: &Request| match r.path.as_str() {
         "/bridge-host" => {
             let port = later(&proxy_port);
             let proxy = format!("http://localhost:{port}");
-            SiteResponse::html(format!(
+            Response::html(format!(
                 r#"<!doctype html><html><head><title>bridge host</title><script>
 window.__messages = [];
 addEventListener('message', function (e) {{
@@ -531,7 +522,7 @@ addEventListener('message', function (e) {{
                 src = html_escape(&format!("{proxy}/_sso/bridge")),
             ))
         }
-        _ => SiteResponse::not_found(),
+        _ => Response::not_found(),
     })
 }
 
@@ -639,15 +630,15 @@ fn flow_e_bridge_without_a_session_tells_the_allowed_portal_so() {
 /// An app page that embeds the bridge from the proxy's own origin (which `frame-ancestors
 /// 'self'` allows) and records messages.
 fn bridge_in_app() -> Site {
-    Site::start(|r: &SiteRequest| match r.path.as_str() {
-        "/home" => SiteResponse::html("<!doctype html><title>home</title><p>home</p>"),
-        "/bridge-in-app" => SiteResponse::html(
+    Site::start(|r: &Request| match r.path.as_str() {
+        "/home" => Response::html("<!doctype html><title>home</title><p>home</p>"),
+        "/bridge-in-app" => Response::html(
             r#"<!doctype html><html><head><title>app hosting the bridge</title><script>
 window.__messages = [];
 addEventListener('message', function (e) { window.__messages.push({origin: e.origin, data: e.data}); });
 </script></head><body><iframe id="bridge" src="/_sso/bridge"></iframe></body></html>"#,
         ),
-        _ => SiteResponse::not_found(),
+        _ => Response::not_found(),
     })
 }
 

@@ -3,41 +3,29 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::*;
 
-fn ssogate(args: &[&str], dir: &std::path::Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ssogate"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("SSOGATE_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run ssogate")
+fn ssogate(args: &[&str], dir: &Path) -> CmdOut {
+    Cli::new(args).dir(dir).output()
 }
 
 /// A directory holding a valid config.yaml (and its secrets).
-fn config_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    write_default_files(dir.path());
-    let yaml = BASE
-        .replace("{proxy_port}", &free_port().to_string())
-        .replace("{admin_port}", &free_port().to_string())
-        .replace("{upstream_port}", "9");
-    std::fs::write(dir.path().join("config.yaml"), yaml).unwrap();
-    dir
+fn valid_dir() -> tempfile::TempDir {
+    config_dir(BASE, [free_port(), free_port(), 9], &[])
 }
 
 #[test]
 fn version_and_help_exit_0_bad_usage_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let out = ssogate(&["--version"], dir.path());
-    assert_eq!(out.status.code(), Some(0));
-    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+    assert_eq!(out.code, Some(0));
+    assert!(out.stdout.contains(env!("CARGO_PKG_VERSION")));
     let out = ssogate(&["--help"], dir.path());
-    assert_eq!(out.status.code(), Some(0));
-    let help = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.code, Some(0));
+    let help = &out.stdout;
     for word in ["run", "check", "mint", "--config"] {
         assert!(help.contains(word), "--help mentions {word}: {help}");
     }
@@ -47,38 +35,34 @@ fn version_and_help_exit_0_bad_usage_exits_1() {
         &["mint", "--config", "x.yaml"],
     ] {
         let out = ssogate(bad, dir.path());
-        assert_eq!(out.status.code(), Some(1), "{bad:?}: {out:?}");
+        assert_eq!(out.code, Some(1), "{bad:?}: {out:?}");
         assert!(!out.stderr.is_empty(), "{bad:?} explains itself");
     }
 }
 
 #[test]
 fn the_config_defaults_to_ssogate_config_then_config_yaml() {
-    let good = config_dir();
+    let good = valid_dir();
     // ./config.yaml in the working directory
     let out = ssogate(&["check"], good.path());
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(out.code, Some(0), "{out:?}");
     // $SSOGATE_CONFIG wins over ./config.yaml
     let elsewhere = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ssogate"))
-        .arg("check")
-        .current_dir(elsewhere.path())
-        .env("SSOGATE_CONFIG", good.path().join("config.yaml"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let config = good.path().join("config.yaml");
+    let out = Cli::new(&["check"])
+        .dir(elsewhere.path())
+        .env("SSOGATE_CONFIG", config.to_str())
+        .output();
+    assert_eq!(out.code, Some(0), "{out:?}");
     // neither: a clear error naming the file, exit 1
     let out = ssogate(&["check"], elsewhere.path());
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("config.yaml"),
-        "{out:?}"
-    );
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("config.yaml"), "{out:?}");
 }
 
 #[test]
 fn mint_signs_with_the_orgs_hmac_key() {
-    let dir = config_dir();
+    let dir = valid_dir();
     let out = ssogate(
         &[
             "mint",
@@ -97,8 +81,8 @@ fn mint_signs_with_the_orgs_hmac_key() {
         ],
         dir.path(),
     );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
-    let token = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let token = out.stdout;
     assert_eq!(token.lines().count(), 1, "one line on stdout");
     let token = token.trim();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
@@ -125,13 +109,13 @@ fn mint_signs_with_the_orgs_hmac_key() {
         &["mint", "--config", "config.yaml", "--org", "nobody"],
         dir.path(),
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("nobody"));
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("nobody"));
 }
 
 #[test]
 fn text_logs_for_humans() {
-    let dir = config_dir();
+    let dir = valid_dir();
     let child = Command::new(env!("CARGO_BIN_EXE_ssogate"))
         .args(["run", "--log-format", "text", "--config", "config.yaml"])
         .current_dir(dir.path())

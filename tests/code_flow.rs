@@ -8,15 +8,11 @@ use base64::Engine as _;
 use common::*;
 use serde_json::{json, Value};
 
-const CODE_CONFIG: &str = r#"
-listen: 127.0.0.1:{proxy_port}
-admin_listen: 127.0.0.1:{admin_port}
-upstream: http://127.0.0.1:{upstream_port}
-public_url: http://127.0.0.1:{proxy_port}
-session:
-  secret_file: session.key
-  secure: false
-organizations:
+/// acme (Host acme.test) sells codes to its client `acme-reader` (secret in acme.client); globex
+/// is disabled.
+fn code_config() -> String {
+    template(
+        r#"organizations:
   acme:
     hosts: [acme.test]
     login_url: https://portal.acme.example/sso/dash
@@ -33,12 +29,14 @@ organizations:
     enabled: false
     keys: [{ alg: HS256, secret_file: globex.secret }]
     code_flow: { client_id: globex-reader, client_secret: "globex-client-secret" }
-"#;
+"#,
+    )
+}
 
 const CLIENT_SECRET: &str = "acme-client-secret-42";
 
 fn gate() -> Gate {
-    Gate::builder(CODE_CONFIG)
+    Gate::builder(&code_config())
         .file("acme.client", format!("{CLIENT_SECRET}\n").as_bytes())
         .start()
 }
@@ -233,7 +231,7 @@ fn bad_credentials_and_bad_bodies_are_refused() {
 
 #[test]
 fn forged_expired_and_misrouted_codes_are_refused() {
-    let g = Gate::builder(&CODE_CONFIG.replace("code_ttl: 30s", "code_ttl: 1s"))
+    let g = Gate::builder(&code_config().replace("code_ttl: 30s", "code_ttl: 1s"))
         .file("acme.client", CLIENT_SECRET.as_bytes())
         .start();
     let auth = basic("acme-reader", CLIENT_SECRET);

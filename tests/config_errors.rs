@@ -3,8 +3,7 @@
 
 mod common;
 use common::*;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ACME_KEYS: &str = "keys: [{ alg: HS256, secret_file: acme.secret }]";
 
@@ -35,7 +34,7 @@ fn assert_fails(what: &str, yaml: &str, extra: &[(&str, &[u8])], paths: &[&str])
 }
 
 #[track_caller]
-fn assert_ok(what: &str, yaml: &str, extra: &[(&str, &[u8])]) -> CheckOutput {
+fn assert_ok(what: &str, yaml: &str, extra: &[(&str, &[u8])]) -> CmdOut {
     let out = check(yaml, extra);
     assert_eq!(
         out.code,
@@ -271,40 +270,21 @@ fn secret_env_form() {
         "secret_file: acme.secret",
         "secret_env: SSOGATE_TEST_ACME_SECRET_VAR",
     );
-    let dir = tempfile::tempdir().unwrap();
-    write_default_files(dir.path());
+    let dir = config_dir(&y, [1, 2, 3], &[]);
     let path = dir.path().join("config.yaml");
-    std::fs::write(
-        &path,
-        y.replace("{proxy_port}", "1")
-            .replace("{admin_port}", "2")
-            .replace("{upstream_port}", "3"),
-    )
-    .unwrap();
     let run = |val: Option<&str>| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_ssogate"));
-        c.args(["check", "--config"])
-            .arg(&path)
-            .stdin(Stdio::null());
-        c.env_remove("SSOGATE_TEST_ACME_SECRET_VAR");
-        if let Some(v) = val {
-            c.env("SSOGATE_TEST_ACME_SECRET_VAR", v);
-        }
-        c.output().unwrap()
+        Cli::new(&["check", "--config", path.to_str().unwrap()])
+            .env("SSOGATE_TEST_ACME_SECRET_VAR", val)
+            .output()
     };
     let out = run(Some("env-hs256-secret-0123456789abcdefghijklm"));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
     let out = run(None);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.code, Some(1));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("organizations.acme.keys[0].secret_env"),
+        out.stderr.contains("organizations.acme.keys[0].secret_env"),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        out.stderr
     );
 }
 
@@ -318,56 +298,30 @@ fn bad_durations() {
 
 #[test]
 fn run_with_bad_config_exits_1_quickly() {
-    let dir = tempfile::tempdir().unwrap();
-    write_default_files(dir.path());
-    let y = replace_once(BASE, ACME_KEYS, "keys: []")
-        .replace("{proxy_port}", &free_port().to_string())
-        .replace("{admin_port}", &free_port().to_string())
-        .replace("{upstream_port}", &free_port().to_string());
+    let dir = config_dir(
+        &replace_once(BASE, ACME_KEYS, "keys: []"),
+        free_ports(),
+        &[],
+    );
     let path = dir.path().join("config.yaml");
-    std::fs::write(&path, y).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ssogate"))
-        .args(["run", "--config"])
-        .arg(&path)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("`run` with a bad config is still running after 10s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    use std::io::Read as _;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(status.code(), Some(1), "stderr: {stderr}");
+    let out =
+        Cli::new(&["run", "--config", path.to_str().unwrap()]).until_exit(Duration::from_secs(10));
+    assert_eq!(
+        out.code,
+        Some(1),
+        "`run` with a bad config should exit 1 within 10 s; stderr: {}",
+        out.stderr
+    );
     assert!(
-        stderr.contains("organizations.acme.keys"),
-        "stderr: {stderr}"
+        out.stderr.contains("organizations.acme.keys"),
+        "stderr: {}",
+        out.stderr
     );
 }
 
 #[test]
 fn missing_config_file_exits_1() {
-    let out = Command::new(env!("CARGO_BIN_EXE_ssogate"))
-        .args(["check", "--config", "/nonexistent/ssogate/config.yaml"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let out = Cli::new(&["check", "--config", "/nonexistent/ssogate/config.yaml"]).output();
+    assert_eq!(out.code, Some(1));
     assert!(!out.stderr.is_empty());
 }

@@ -44,9 +44,10 @@ fn token_helpers_produce_verifiable_tokens() {
     let c = claims_with("alice", json!({"orgId": "acme", "jti": null}));
     assert!(c.get("jti").is_none());
     let t1 = hs256(ACME_SECRET, &c);
-    let t2 = raw_jwt(
+    let t2 = sign_raw(
         r#"{"typ":"JWT","alg":"HS256"}"#,
         &c.to_string(),
+        jsonwebtoken::Algorithm::HS256,
         ACME_SECRET,
     );
     for t in [&t1, &t2] {
@@ -92,11 +93,13 @@ fn set_cookie_parsing_and_jar() {
 
     let resp = Resp {
         status: 302,
-        headers: vec![
-            ("set-cookie".into(), "s=1; Max-Age=600".into()),
-            ("set-cookie".into(), "t=2; Path=/".into()),
-            ("location".into(), "/x".into()),
-        ],
+        headers: [
+            ("set-cookie", "s=1; Max-Age=600"),
+            ("set-cookie", "t=2; Path=/"),
+            ("location", "/x"),
+        ]
+        .into_iter()
+        .collect(),
         body: String::new(),
     };
     let mut jar = Jar::new();
@@ -104,7 +107,7 @@ fn set_cookie_parsing_and_jar() {
     assert_eq!(jar.header(), "s=1; t=2");
     let del = Resp {
         status: 200,
-        headers: vec![("set-cookie".into(), "s=; Max-Age=0".into())],
+        headers: [("set-cookie", "s=; Max-Age=0")].into_iter().collect(),
         body: String::new(),
     };
     jar.absorb(&del);
@@ -115,9 +118,9 @@ fn set_cookie_parsing_and_jar() {
 fn login_redirect_parser() {
     let resp = Resp {
         status: 302,
-        headers: vec![
+        headers: [
             (
-                "location".into(),
+                "location",
                 format!(
                     "{ACME_LOGIN}&ssoCallback={}&redirectPath={}",
                     enc("http://127.0.0.1:1/_sso/callback?state=N1"),
@@ -125,10 +128,12 @@ fn login_redirect_parser() {
                 ),
             ),
             (
-                "set-cookie".into(),
-                "st=zzz; HttpOnly; Max-Age=600; Path=/".into(),
+                "set-cookie",
+                "st=zzz; HttpOnly; Max-Age=600; Path=/".to_string(),
             ),
-        ],
+        ]
+        .into_iter()
+        .collect(),
         body: String::new(),
     };
     let lr = expect_login_redirect(&resp, ACME_LOGIN, "http://127.0.0.1:1");

@@ -2,12 +2,11 @@
 //! for an unknown `kid` so that an IdP's rotation is picked up at once, the last good set kept
 //! while the IdP fails, and never two fetches at the same time.
 //!
-//! The IdP is [`JwksServer`] (tests/common/keys.rs): a hyper server whose JWKS the test
+//! The IdP is [`JwksServer`] (tests/common/jwks.rs): a hyper server whose JWKS the test
 //! changes, fails or slows down, and which counts requests and their concurrency.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::keys::*;
 use common::*;
 use jsonwebtoken::Algorithm::*;
 use std::time::{Duration, Instant};
@@ -236,9 +235,11 @@ fn fetches_never_overlap() {
     let g = gate(&server, "1s");
     // while a periodic refresh is under way, tokens of unknown kids arrive: they must join
     // that fetch, not start another one
+    let refreshing = poll(Duration::from_secs(5), || {
+        (server.hits() >= 2 && server.in_flight() == 1).then_some(())
+    });
     assert!(
-        poll_until(Duration::from_secs(5), || server.hits() >= 2
-            && server.in_flight() == 1),
+        refreshing.is_some(),
         "no periodic refresh seen ({} fetches)",
         server.hits()
     );

@@ -7,7 +7,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::keys::*;
 use common::*;
 use jsonwebtoken::Algorithm::{self, *};
 use serde_json::json;
@@ -337,7 +336,7 @@ fn mint(g: &Gate, org_name: &str, key: &str, extra: &[&str]) -> CmdOut {
         key_path.display().to_string(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
-    ssogate(&args)
+    Cli::new(&args).output()
 }
 
 #[track_caller]
@@ -559,12 +558,17 @@ fn acme(keys: &[&str]) -> String {
     config(&[org("acme", keys, &[])])
 }
 
-/// `check` with every key fixture plus `extra`.
-fn check_with(yaml: &str, extra: &[(&str, &[u8])]) -> CheckOutput {
+/// Every key fixture, `extra` and `wrong.pass`.
+fn files<'a>(extra: &[(&'a str, &'a [u8])]) -> Vec<(&'a str, &'a [u8])> {
     let mut files = fixtures().all();
     files.extend_from_slice(extra);
     files.push(("wrong.pass", WRONG_P12_PASSWORD.as_bytes()));
-    check(yaml, &files)
+    files
+}
+
+/// `check` with [`files`].
+fn check_with(yaml: &str, extra: &[(&str, &[u8])]) -> CmdOut {
+    check(yaml, &files(extra))
 }
 
 #[track_caller]
@@ -614,7 +618,7 @@ fn check_failure(
 }
 
 #[track_caller]
-fn assert_check_ok(what: &str, yaml: &str) -> CheckOutput {
+fn assert_check_ok(what: &str, yaml: &str) -> CmdOut {
     let out = check_with(yaml, &[]);
     assert_eq!(
         out.code,
@@ -945,10 +949,7 @@ fn startup_refuses_bad_keys_like_check() {
             "pkcs12_file",
         ),
     ] {
-        let out = run_until_exit(
-            &acme(&[key]),
-            &[("wrong.pass", WRONG_P12_PASSWORD.as_bytes())],
-        );
+        let out = run_until_exit(&acme(&[key]), &files(&[]));
         assert_eq!(
             out.code,
             Some(1),
@@ -1013,7 +1014,7 @@ fn kid_selects_among_several_keys_and_rotation_removes_the_old_one() {
     assert_bearer_ok(&g, "rot", &t, "ec-user", "kid-less ES256 key, any kid");
 
     // rotation: the old key leaves the config (hot reload)
-    let before = config_generation(&g);
+    let before = g.generation();
     let yaml = std::fs::read_to_string(&g.config_path).unwrap();
     assert!(yaml.contains(both));
     let rotated = yaml.replace(
@@ -1022,9 +1023,9 @@ fn kid_selects_among_several_keys_and_rotation_removes_the_old_one() {
     );
     std::fs::write(&g.config_path, rotated).unwrap();
     assert!(
-        poll_until(Duration::from_secs(5), || config_generation(&g) > before),
+        g.wait_generation(before + 1.0, Duration::from_secs(5)) > before,
         "config not reloaded within 5 s; logs:\n{}",
-        log_tail(&g)
+        g.log_tail()
     );
     // the old key's tokens, even one validated (and cached) before, are refused at once
     assert_bearer_refused(&g, "rot", &old, "kid old after rotation (cached before)");

@@ -3,7 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::ops::*;
 use common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;

@@ -2,7 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::ops::*;
 use common::*;
 use serde_json::json;
 use std::collections::BTreeMap;

@@ -30,14 +30,10 @@ fn errors_are_a_page_for_people_and_json_for_scripts() {
 
     // the request id in the answer is the one in the log
     let id = j["request_id"].as_str().unwrap().to_owned();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
-    while !g.logs().contains(&id) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "request id {id} not logged"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let logged = poll(std::time::Duration::from_secs(3), || {
+        g.logs().contains(&id).then_some(())
+    });
+    assert!(logged.is_some(), "request id {id} not logged");
 }
 
 #[test]

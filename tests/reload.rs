@@ -3,7 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::ops::*;
 use common::*;
 use serde_json::json;
 use std::os::unix::fs::symlink;
@@ -55,23 +54,18 @@ fn wait_errors(g: &Gate, want: f64) {
 // ---------------------------------------------------------------------------------------------
 
 /// A single-org config for the Kubernetes volume (relative paths: resolved against the config
-/// file's directory, i.e. the volume root, through the per-file symlinks).
-const K8S: &str = r#"
-listen: 127.0.0.1:{proxy_port}
-admin_listen: 127.0.0.1:{admin_port}
-upstream: http://127.0.0.1:{upstream_port}
-public_url: http://127.0.0.1:{proxy_port}
-session:
-  secret_file: session.key
-  secure: false
-organizations:
+/// file's directory, i.e. the volume root, through the per-file symlinks), filled with `ports`.
+fn k8s_config(ports: [u16; 3]) -> String {
+    let orgs = "organizations:
   acme:
     login_url: https://portal.acme.example/sso/dash?x=1
     home_path: /home
     keys: [{ alg: HS256, secret_file: acme.secret }]
     org_claim: orgId
 default_org: acme
-"#;
+";
+    fill(&template(orgs), ports)
+}
 
 /// A Kubernetes ConfigMap/Secret volume at `root` as the kubelet's atomic writer lays it out:
 /// `..<stamp>/<files>`, `..data -> ..<stamp>`, and `<file> -> ..data/<file>` for each file.
@@ -113,7 +107,7 @@ fn kubernetes_data_symlink_swap_rotates_a_secret() {
     let (proxy_port, admin_port) = two_ports();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
-    let config = fill_ports(K8S, proxy_port, admin_port, upstream.port);
+    let config = k8s_config([proxy_port, admin_port, upstream.port]);
     let (s1, s2) = (with_newline(ACME_SECRET), with_newline(ACME_SECRET_2));
     let v1: [(&str, &[u8]); 3] = [
         ("config.yaml", config.as_bytes()),
@@ -127,13 +121,8 @@ fn kubernetes_data_symlink_swap_rotates_a_secret() {
     ];
     let old = "..2026_01_01_00_00_00.1";
     k8s_volume(&root, old, &v1);
-    let g = launch(
-        dir,
-        root.join("config.yaml"),
-        proxy_port,
-        admin_port,
-        upstream,
-    );
+    let config_path = root.join("config.yaml");
+    let g = Gate::spawn(dir, config_path, proxy_port, admin_port, upstream, &[]);
 
     assert_eq!(
         jwt_status(&g, ACME_SECRET),
@@ -187,7 +176,7 @@ fn kubernetes_separate_configmap_and_secret_volumes() {
     let sec = dir.path().join("secrets");
     let upstream_port = upstream.port;
     let config = |origin: &str| {
-        fill_ports(K8S, proxy_port, admin_port, upstream_port)
+        k8s_config([proxy_port, admin_port, upstream_port])
             .replace(
                 "secret_file: session.key",
                 &format!("secret_file: {}", sec.join("session.key").display()),
@@ -213,13 +202,8 @@ fn kubernetes_separate_configmap_and_secret_volumes() {
         "..2026_01_01_00_00_00.7",
         &[("session.key", SESSION_SECRET), ("acme.secret", &s1)],
     );
-    let g = launch(
-        dir,
-        cm.join("config.yaml"),
-        proxy_port,
-        admin_port,
-        upstream,
-    );
+    let config_path = cm.join("config.yaml");
+    let g = Gate::spawn(dir, config_path, proxy_port, admin_port, upstream, &[]);
     let jar = g.login_jwt(None, &acme_token(ACME_SECRET, "alice"), PLAIN_COOKIE);
     let csp = || {
         g.nav("/p")
@@ -550,7 +534,7 @@ fn a_busy_unrelated_file_does_not_hold_back_a_reload() {
     let stop = Latch::new();
     std::thread::scope(|s| {
         let busy = s.spawn(|| {
-            let path = g.dir_path().join("app.log");
+            let path = g.dir.path().join("app.log");
             let mut line = 0u32;
             while !stop.wait(Duration::from_millis(50)) {
                 line += 1;

@@ -2,7 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-use common::ops::*;
 use common::*;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,8 +17,6 @@ fn with_upstream(port: u16) -> String {
         &format!("upstream: http://127.0.0.1:{port}"),
     )
 }
-
-type Headers = Vec<(String, String)>;
 
 /// A WebSocket app: records every connection and upgrade request's headers, greets with
 /// `hello <x-auth-request-user>`, then echoes every message (text prefixed `echo: `).
@@ -44,24 +41,13 @@ impl WsApp {
                 stream,
                 |req: &tungstenite::handshake::server::Request,
                  resp: tungstenite::handshake::server::Response| {
-                    let headers: Headers = req
-                        .headers()
-                        .iter()
-                        .map(|(n, v)| {
-                            (
-                                n.as_str().to_ascii_lowercase(),
-                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                            )
-                        })
-                        .collect();
+                    let mut headers = Headers::of(req.headers());
                     user = headers
-                        .iter()
-                        .find(|(n, _)| n == "x-auth-request-user")
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or_default();
-                    let mut h = headers;
-                    h.push((":path".into(), req.uri().to_string()));
-                    u.lock().unwrap().push(h);
+                        .get("x-auth-request-user")
+                        .unwrap_or_default()
+                        .to_string();
+                    headers.0.push((":path".into(), req.uri().to_string()));
+                    u.lock().unwrap().push(headers);
                     Ok(resp)
                 },
             );
@@ -136,26 +122,20 @@ fn authenticated_websocket_upgrade_echoes_both_ways() {
     let upgrades = app.upgrades.lock().unwrap().clone();
     assert_eq!(upgrades.len(), 1, "{upgrades:?}");
     let seen = &upgrades[0];
-    let get = |name: &str| -> Vec<&str> {
-        seen.iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    };
-    assert_eq!(get("x-auth-request-user"), vec!["alice"], "{seen:?}");
-    assert_eq!(get("x-auth-request-org"), vec!["acme"], "{seen:?}");
+    assert_eq!(seen.all("x-auth-request-user"), vec!["alice"], "{seen:?}");
+    assert_eq!(seen.all("x-auth-request-org"), vec!["acme"], "{seen:?}");
     assert_eq!(
-        get("x-auth-request-email"),
+        seen.all("x-auth-request-email"),
         vec!["alice@example.test"],
         "{seen:?}"
     );
-    assert_eq!(get(":path"), vec!["/ws/chat?room=1"], "{seen:?}");
+    assert_eq!(seen.all(":path"), vec!["/ws/chat?room=1"], "{seen:?}");
     assert!(
-        get("cookie").iter().all(|c| !c.contains(PLAIN_COOKIE)),
+        seen.all("cookie").iter().all(|c| !c.contains(PLAIN_COOKIE)),
         "the session cookie reached the app: {seen:?}"
     );
     assert_eq!(
-        get("upgrade")
+        seen.all("upgrade")
             .first()
             .map(|v| v.to_ascii_lowercase())
             .as_deref(),
@@ -223,7 +203,7 @@ impl SseApp {
             let Some(head) = read_head(&mut stream) else {
                 return;
             };
-            if !head.target.starts_with("/events") {
+            if !head.path.starts_with("/events") {
                 write_response(&mut stream, 404, &[], b"no");
                 return;
             }
@@ -257,9 +237,9 @@ fn server_sent_events_are_streamed_not_buffered() {
         g.proxy_port,
         jar.header()
     );
-    let mut resp = RawResponse::send(g.proxy_port, &request);
+    let mut resp = RawResponse::send(g.proxy_port, request.as_bytes());
     let first = resp.read_until(Duration::from_secs(10), |r| {
-        contains(&r.body().0, b"data: 1\n\n")
+        find(&r.body().0, b"data: 1\n\n").is_some()
     });
     assert!(
         app.first_sent.is_open(),

@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use jsonwebtoken::Algorithm;
+use jsonwebtoken::Algorithm::{HS256, HS384, HS512};
 use serde_json::{json, Value};
 
 const HS256_HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
@@ -55,7 +55,7 @@ fn valid_tokens_are_accepted_on_both_endpoints() {
     assert_eq!(r.status, 302, "{r:#?}");
     assert!(r.sets_cookie(PLAIN_COOKIE));
     // raw builder agrees with jsonwebtoken
-    let t = raw_jwt(HS256_HEADER, &payload(&claims("ok3")), ACME_SECRET);
+    let t = sign_raw(HS256_HEADER, &payload(&claims("ok3")), HS256, ACME_SECRET);
     assert_accepted(&g, "raw valid", &t);
     // expired, but within the default 30s leeway
     let n = now();
@@ -69,12 +69,13 @@ fn valid_tokens_are_accepted_on_both_endpoints() {
     assert_accepted(&g, "nbf within leeway", &t);
     // jku / x5u / jwk headers are ignored (not followed, not refused)
     let hdr = r#"{"alg":"HS256","typ":"JWT","jku":"https://evil.example/jwks.json","x5u":"https://evil.example/x.pem"}"#;
-    let t = raw_jwt(hdr, &payload(&claims("jku")), ACME_SECRET);
+    let t = sign_raw(hdr, &payload(&claims("jku")), HS256, ACME_SECRET);
     assert_accepted(&g, "jku/x5u ignored", &t);
     // a kid that matches no configured kid still finds the kid-less key
-    let t = raw_jwt(
+    let t = sign_raw(
         r#"{"alg":"HS256","typ":"JWT","kid":"whatever"}"#,
         &payload(&claims("kid")),
+        HS256,
         ACME_SECRET,
     );
     assert_accepted(&g, "kid with kid-less key", &t);
@@ -100,7 +101,7 @@ fn hostile_tokens_are_refused() {
         // ... and with a (valid HS256) signature attached
         refuse(
             &format!("alg {alg} signed"),
-            raw_jwt(&hdr, &payload(&claims("x")), ACME_SECRET),
+            sign_raw(&hdr, &payload(&claims("x")), HS256, ACME_SECRET),
         );
     }
     // an HS256 header with no signature
@@ -111,15 +112,8 @@ fn hostile_tokens_are_refused() {
     // wrong secret
     refuse("wrong secret", hs256(WRONG_SECRET, &claims("x")));
     // algorithm not the one pinned by the key
-    for alg in [Algorithm::HS384, Algorithm::HS512] {
-        let mut h = jsonwebtoken::Header::new(alg);
-        h.typ = Some("JWT".into());
-        let t = jsonwebtoken::encode(
-            &h,
-            &claims("x"),
-            &jsonwebtoken::EncodingKey::from_secret(ACME_SECRET),
-        )
-        .unwrap();
+    for alg in [HS384, HS512] {
+        let t = sign(alg, ACME_SECRET, None, &claims("x"));
         refuse(&format!("{alg:?} with the HS256 key's secret"), t);
     }
     // expired beyond leeway
@@ -190,21 +184,21 @@ fn hostile_tokens_are_refused() {
     let p = b64url(payload(&claims("x")).as_bytes());
     refuse(
         "bad b64 header",
-        sign_parts(&format!("{h}$"), &p, ACME_SECRET, Algorithm::HS256),
+        sign_parts(&format!("{h}$"), &p, HS256, ACME_SECRET),
     );
     refuse(
         "bad b64 payload",
-        sign_parts(&h, &format!("{p}*"), ACME_SECRET, Algorithm::HS256),
+        sign_parts(&h, &format!("{p}*"), HS256, ACME_SECRET),
     );
-    let good = sign_parts(&h, &p, ACME_SECRET, Algorithm::HS256);
+    let good = sign_parts(&h, &p, HS256, ACME_SECRET);
     refuse("bad b64 signature", format!("{good}$$"));
     refuse(
         "not json header",
-        sign_parts(&b64url(b"hello"), &p, ACME_SECRET, Algorithm::HS256),
+        sign_parts(&b64url(b"hello"), &p, HS256, ACME_SECRET),
     );
     refuse(
         "not json payload",
-        sign_parts(&h, &b64url(b"[1,2"), ACME_SECRET, Algorithm::HS256),
+        sign_parts(&h, &b64url(b"[1,2"), HS256, ACME_SECRET),
     );
     refuse("two parts", format!("{h}.{p}"));
     refuse("four parts", format!("{good}.{p}"));
@@ -299,12 +293,7 @@ fn each_key_pins_its_algorithm() {
         "HS256 on an HS512 key",
         &hs256(ACME_SECRET, &claims("x")),
     );
-    let t = jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(Algorithm::HS512),
-        &claims("x"),
-        &jsonwebtoken::EncodingKey::from_secret(ACME_SECRET),
-    )
-    .unwrap();
+    let t = sign(HS512, ACME_SECRET, None, &claims("x"));
     assert_accepted(&g, "HS512", &t);
 }
 
@@ -318,9 +307,10 @@ fn kid_selects_among_keys() {
     let k2: &[u8] = b"acme-second-key-0123456789abcdefghijklmnopq";
     let g = Gate::builder(&cfg).file("k2.secret", k2).start();
     let with_kid = |kid: &str, secret: &[u8], sub: &str| {
-        raw_jwt(
+        sign_raw(
             &format!(r#"{{"alg":"HS256","typ":"JWT","kid":"{kid}"}}"#),
             &claims(sub).to_string(),
+            HS256,
             secret,
         )
     };

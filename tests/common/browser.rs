@@ -1,5 +1,5 @@
-//! A real, headless Chromium driven through the Chrome DevTools Protocol (CDP) over a WebSocket,
-//! and [`Site`], a tiny HTTP server standing in for a customer's portal or an app.
+//! A real, headless Chromium driven through the Chrome DevTools Protocol (CDP) over a WebSocket
+//! (the portal pages and apps it visits are [`super::Site`]s).
 //!
 //! * [`Browser::launch`] starts `chromium` on a fresh profile, reads `DevTools listening on ws://…`
 //!   from its stderr, opens a page target (`Target.createTarget` + `Target.attachToTarget` with
@@ -12,7 +12,6 @@
 //! * Dropping the browser kills its whole process group (Chromium runs in a group of its own).
 //!
 //! Chromium missing or failing to start is a test failure, never a silent skip.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader};
@@ -195,40 +194,26 @@ impl Browser {
                 }
             });
         }
-        let stderr_text = |stderr: &Arc<Mutex<VecDeque<String>>>| {
-            stderr
-                .lock()
-                .unwrap()
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-
-        let deadline = Instant::now() + LAUNCH_TIMEOUT;
-        let ws_url = loop {
-            match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(url) => break url,
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {}
-            }
-            if let Ok(Some(status)) = child.try_wait() {
+        let ws_url = super::poll(LAUNCH_TIMEOUT, || {
+            let url = rx.recv_timeout(Duration::from_millis(100)).ok();
+            if let (None, Ok(Some(status))) = (&url, child.try_wait()) {
                 std::thread::sleep(Duration::from_millis(100));
                 panic!(
                     "Chromium ({}) exited ({status}) before printing its DevTools URL; stderr:\n{}",
                     exe.display(),
-                    stderr_text(&stderr)
+                    lines(&stderr)
                 );
             }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!(
-                    "Chromium ({}) printed no `DevTools listening on ws://…` within {LAUNCH_TIMEOUT:?}; stderr:\n{}",
-                    exe.display(),
-                    stderr_text(&stderr)
-                );
-            }
+            url
+        });
+        let Some(ws_url) = ws_url else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "Chromium ({}) printed no `DevTools listening on ws://…` within {LAUNCH_TIMEOUT:?}; stderr:\n{}",
+                exe.display(),
+                lines(&stderr)
+            );
         };
 
         let ws = match connect_ws(&ws_url) {
@@ -283,14 +268,14 @@ impl Browser {
     }
 
     /// A command to the browser target itself (Target.*, Storage.*, Browser.*).
-    pub fn call_browser(&mut self, method: &str, params: Value) -> Value {
+    fn call_browser(&mut self, method: &str, params: Value) -> Value {
         self.try_call(None, method, params)
             .unwrap_or_else(|e| panic!("CDP {method} failed: {e}\n{}", self.journal_tail()))
     }
 
     /// Sends a command and waits for the response carrying its id; events arriving meanwhile go
     /// to the journal. `Err` holds the protocol error (or a timeout) as text.
-    pub fn try_call(
+    fn try_call(
         &mut self,
         session: Option<&str>,
         method: &str,
@@ -350,7 +335,7 @@ impl Browser {
                 Err(e) => {
                     return Err(format!(
                         "DevTools socket: {e}; Chromium stderr:\n{}",
-                        self.stderr_text()
+                        lines(&self.stderr)
                     ))
                 }
             }
@@ -358,7 +343,7 @@ impl Browser {
     }
 
     /// Reads and records events for `d`.
-    pub fn pump(&mut self, d: Duration) {
+    fn pump(&mut self, d: Duration) {
         let deadline = Instant::now() + d;
         while let Ok(Some(v)) = self.read_message(deadline) {
             if v.get("method").is_some() {
@@ -383,7 +368,7 @@ impl Browser {
     }
 
     /// A journal line (also printed at once with `SSOGATE_BROWSER_JOURNAL=1`).
-    pub fn note(&mut self, line: String) {
+    fn note(&mut self, line: String) {
         if std::env::var_os("SSOGATE_BROWSER_JOURNAL").is_some() {
             eprintln!("[browser] {line}");
         }
@@ -553,11 +538,6 @@ impl Browser {
         &self.events
     }
 
-    /// The journal lines (console, exceptions, network) so far.
-    pub fn journal(&self) -> &[String] {
-        &self.journal
-    }
-
     /// Does any journal line contain `needle`?
     pub fn journal_has(&self, needle: &str) -> bool {
         self.journal.iter().any(|l| l.contains(needle))
@@ -587,18 +567,18 @@ impl Browser {
         out
     }
 
-    fn stderr_text(&self) -> String {
-        self.stderr
-            .lock()
-            .map(|b| b.iter().cloned().collect::<Vec<_>>().join("\n"))
-            .unwrap_or_default()
-    }
-
     /// The page state and the journal, for failure messages.
     pub fn diagnostics(&mut self) -> String {
         let s = self.state();
         format!("{s}\n{}", self.journal_tail())
     }
+}
+
+/// The lines kept of Chromium's stderr.
+fn lines(buf: &Mutex<VecDeque<String>>) -> String {
+    buf.lock()
+        .map(|b| b.iter().cloned().collect::<Vec<_>>().join("\n"))
+        .unwrap_or_default()
 }
 
 fn connect_ws(url: &str) -> Result<WebSocket<TcpStream>, String> {
@@ -757,161 +737,6 @@ fn header(headers: &Value, name: &str) -> Option<String> {
         k.eq_ignore_ascii_case(name)
             .then(|| v.as_str().unwrap_or_default().to_string())
     })
-}
-
-// ---------------------------------------------------------------------------------------------
-// Site: a tiny web server for portal pages and apps
-// ---------------------------------------------------------------------------------------------
-
-/// A request as a [`Site`] handler sees it.
-#[derive(Debug, Clone)]
-pub struct SiteRequest {
-    pub method: String,
-    pub path: String,
-    pub query: Option<String>,
-    /// (lowercased name, value)
-    pub headers: Vec<(String, String)>,
-}
-
-impl SiteRequest {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// A decoded query parameter.
-    pub fn param(&self, name: &str) -> Option<String> {
-        url::form_urlencoded::parse(self.query.as_deref().unwrap_or_default().as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct SiteResponse {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: String,
-}
-
-impl SiteResponse {
-    pub fn html(body: impl Into<String>) -> SiteResponse {
-        SiteResponse {
-            status: 200,
-            headers: vec![
-                ("content-type".into(), "text/html; charset=utf-8".into()),
-                ("cache-control".into(), "no-store".into()),
-            ],
-            body: body.into(),
-        }
-    }
-
-    pub fn redirect(location: &str) -> SiteResponse {
-        SiteResponse {
-            status: 302,
-            headers: vec![
-                ("location".into(), location.into()),
-                ("cache-control".into(), "no-store".into()),
-            ],
-            body: String::new(),
-        }
-    }
-
-    pub fn not_found() -> SiteResponse {
-        SiteResponse {
-            status: 404,
-            headers: vec![("content-type".into(), "text/plain".into())],
-            body: "not found".into(),
-        }
-    }
-}
-
-type Handler = dyn Fn(&SiteRequest) -> SiteResponse + Send + Sync;
-
-/// A real HTTP/1.1 server on 127.0.0.1 (reach it as `http://localhost:<port>`) answering with
-/// `handler`, remembering every request.
-pub struct Site {
-    pub port: u16,
-    requests: Arc<Mutex<Vec<SiteRequest>>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-impl Site {
-    pub fn start(handler: impl Fn(&SiteRequest) -> SiteResponse + Send + Sync + 'static) -> Site {
-        let handler: Arc<Handler> = Arc::new(handler);
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        let (port, tx) = super::serve_http(move |req| {
-            let reply = serve(req, &*handler, &seen);
-            async move { reply }
-        });
-        Site {
-            port,
-            requests,
-            stop: Some(tx),
-        }
-    }
-
-    /// `http://localhost:<port>`.
-    pub fn origin(&self) -> String {
-        format!("http://localhost:{}", self.port)
-    }
-
-    /// Every request so far, oldest first.
-    pub fn requests(&self) -> Vec<SiteRequest> {
-        self.requests.lock().unwrap().clone()
-    }
-
-    /// How many requests asked for `path`.
-    pub fn hits(&self, path: &str) -> usize {
-        self.requests
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|r| r.path == path)
-            .count()
-    }
-}
-
-fn serve(
-    req: hyper::Request<hyper::body::Incoming>,
-    handler: &Handler,
-    seen: &Mutex<Vec<SiteRequest>>,
-) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
-    let r = SiteRequest {
-        method: req.method().as_str().to_string(),
-        path: req.uri().path().to_string(),
-        query: req.uri().query().map(str::to_string),
-        headers: req
-            .headers()
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-    };
-    seen.lock().unwrap().push(r.clone());
-    let out = handler(&r);
-    let mut resp = hyper::Response::builder().status(out.status);
-    for (n, v) in &out.headers {
-        resp = resp.header(n.as_str(), v.as_str());
-    }
-    resp.body(http_body_util::Full::new(bytes::Bytes::from(out.body)))
-        .unwrap()
 }
 
 /// A JS string literal (JSON) safe to put inside a `<script>` element.

@@ -1,0 +1,91 @@
+//! The `ssogate` command line: [`Cli`] runs it, [`check`] and [`run_until_exit`] on a config
+//! directory written for the purpose.
+
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use super::{config_dir, free_ports, poll};
+
+#[derive(Debug)]
+pub struct CmdOut {
+    /// None: killed by a signal, or still running at the deadline (then killed).
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// `ssogate <args>`, run in the temporary directory (relative paths of a config must not depend
+/// on it) unless [`Cli::dir`] says otherwise, stdin closed, `$SSOGATE_CONFIG` unset.
+pub struct Cli(Command);
+
+impl Cli {
+    pub fn new<S: AsRef<OsStr>>(args: &[S]) -> Cli {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ssogate"));
+        cmd.args(args)
+            .current_dir(std::env::temp_dir())
+            .env_remove("SSOGATE_CONFIG")
+            .stdin(Stdio::null());
+        Cli(cmd)
+    }
+
+    /// The working directory.
+    pub fn dir(mut self, dir: &Path) -> Cli {
+        self.0.current_dir(dir);
+        self
+    }
+
+    /// Sets (`Some`) or removes (`None`) an environment variable.
+    pub fn env(mut self, name: &str, value: Option<&str>) -> Cli {
+        match value {
+            Some(v) => self.0.env(name, v),
+            None => self.0.env_remove(name),
+        };
+        self
+    }
+
+    /// Runs to completion.
+    pub fn output(mut self) -> CmdOut {
+        self.0.output().expect("run ssogate").into()
+    }
+
+    /// Runs until it exits, or kills it after `timeout` (`code` None then).
+    pub fn until_exit(mut self, timeout: Duration) -> CmdOut {
+        let mut child = self
+            .0
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ssogate");
+        if poll(timeout, || child.try_wait().unwrap()).is_none() {
+            let _ = child.kill();
+        }
+        child.wait_with_output().unwrap().into()
+    }
+}
+
+impl From<Output> for CmdOut {
+    fn from(out: Output) -> CmdOut {
+        CmdOut {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// `ssogate check --config` on a [`config_dir`] from `template` (free ports) and `files`.
+pub fn check(template: &str, files: &[(&str, &[u8])]) -> CmdOut {
+    let dir = config_dir(template, free_ports(), files);
+    let config = dir.path().join("config.yaml");
+    Cli::new(&["check", "--config", config.to_str().unwrap()]).output()
+}
+
+/// `ssogate run --config` on a [`config_dir`] from `template` (free ports) and `files`; waits up
+/// to 15 s for it to exit.
+pub fn run_until_exit(template: &str, files: &[(&str, &[u8])]) -> CmdOut {
+    let dir = config_dir(template, free_ports(), files);
+    let config = dir.path().join("config.yaml");
+    Cli::new(&["run", "--config", config.to_str().unwrap()]).until_exit(Duration::from_secs(15))
+}
