@@ -25,6 +25,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tungstenite::{Message, WebSocket};
 
+use super::{poll, Headers};
+
 /// The names `scripts/install-deps.sh` accepts for the browser.
 const BROWSER_NAMES: &[&str] = &[
     "chromium",
@@ -32,6 +34,11 @@ const BROWSER_NAMES: &[&str] = &[
     "google-chrome",
     "google-chrome-stable",
 ];
+
+/// How Chromium runs: headless, quiet, on a DevTools port of its choosing.
+const FLAGS: &str = "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+     --disable-background-networking --disable-component-update --disable-sync \
+     --disable-default-apps --remote-debugging-port=0";
 
 /// How long Chromium may take to print its DevTools URL.
 const LAUNCH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -89,13 +96,28 @@ const PAGE_STATE_JS: &str = r#"(() => {
   };
 })()"#;
 
+/// Chromium's process group (renderers, zygote, crashpad: all started by us), killed on drop.
+struct Group(Child);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        // Killed while its leader is still unreaped, so the group id is still ours.
+        let pid = self.0.id();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub struct Browser {
-    child: Child,
     ws: WebSocket<TcpStream>,
     next_id: u64,
     /// The flattened CDP session of our page target.
     session: String,
-    target_id: String,
     /// Every event received, oldest first.
     events: Vec<Value>,
     /// Human-readable lines: console, exceptions, network, cookies.
@@ -103,23 +125,10 @@ pub struct Browser {
     /// Network request id -> URL.
     urls: HashMap<String, String>,
     stderr: Arc<Mutex<VecDeque<String>>>,
+    // dropped after the socket: the process group, then the profile it used
+    chromium: Group,
     profile: tempfile::TempDir,
     _turn: MutexGuard<'static, ()>,
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // The whole process group (renderers, zygote, crashpad) was started by us and dies with
-        // the test. Killed while its leader is still unreaped, so the group id is still ours.
-        let pid = self.child.id();
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{pid}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn find_browser() -> PathBuf {
@@ -148,36 +157,28 @@ impl Browser {
         let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let exe = find_browser();
         let profile = tempfile::tempdir().expect("profile tempdir");
-        let mut cmd = Command::new(&exe);
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-default-apps",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(["--remote-debugging-port=0", "about:blank"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        // its own process group, so that Drop can end every process it forks
-        .process_group(0);
-        let mut child = cmd.spawn().unwrap_or_else(|e| {
-            panic!(
-                "could not start {} ({e}); install it with `scripts/install-deps.sh chromium`",
-                exe.display()
-            )
-        });
+        let child = Command::new(&exe)
+            .args(FLAGS.split_whitespace())
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            // its own process group, so that dropping it ends every process it forks
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "could not start {} ({e}); install it with `scripts/install-deps.sh chromium`",
+                    exe.display()
+                )
+            });
+        let mut chromium = Group(child);
 
         let stderr = Arc::new(Mutex::new(VecDeque::new()));
         let (tx, rx) = mpsc::channel::<String>();
         {
-            let pipe = child.stderr.take().expect("chromium stderr");
+            let pipe = chromium.0.stderr.take().expect("chromium stderr");
             let stderr = stderr.clone();
             std::thread::spawn(move || {
                 // Keep draining until Chromium exits, or it blocks on a full pipe.
@@ -194,9 +195,9 @@ impl Browser {
                 }
             });
         }
-        let ws_url = super::poll(LAUNCH_TIMEOUT, || {
+        let ws_url = poll(LAUNCH_TIMEOUT, || {
             let url = rx.recv_timeout(Duration::from_millis(100)).ok();
-            if let (None, Ok(Some(status))) = (&url, child.try_wait()) {
+            if let (None, Ok(Some(status))) = (&url, chromium.0.try_wait()) {
                 std::thread::sleep(Duration::from_millis(100));
                 panic!(
                     "Chromium ({}) exited ({status}) before printing its DevTools URL; stderr:\n{}",
@@ -205,46 +206,35 @@ impl Browser {
                 );
             }
             url
-        });
-        let Some(ws_url) = ws_url else {
-            let _ = child.kill();
-            let _ = child.wait();
+        })
+        .unwrap_or_else(|| {
             panic!(
                 "Chromium ({}) printed no `DevTools listening on ws://…` within {LAUNCH_TIMEOUT:?}; stderr:\n{}",
                 exe.display(),
                 lines(&stderr)
-            );
-        };
-
-        let ws = match connect_ws(&ws_url) {
-            Ok(ws) => ws,
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("could not open the DevTools WebSocket {ws_url}: {e}");
-            }
-        };
+            )
+        });
+        let ws = connect_ws(&ws_url)
+            .unwrap_or_else(|e| panic!("could not open the DevTools WebSocket {ws_url}: {e}"));
         let mut browser = Browser {
-            child,
             ws,
             next_id: 1,
             session: String::new(),
-            target_id: String::new(),
             events: Vec::new(),
             journal: Vec::new(),
             urls: HashMap::new(),
             stderr,
+            chromium,
             profile,
             _turn: turn,
         };
         let target = browser.call_browser("Target.createTarget", json!({"url": "about:blank"}));
-        browser.target_id = target["targetId"]
+        let target_id = target["targetId"]
             .as_str()
-            .expect("Target.createTarget gave no targetId")
-            .to_string();
+            .expect("Target.createTarget gave no targetId");
         let attached = browser.call_browser(
             "Target.attachToTarget",
-            json!({"targetId": browser.target_id, "flatten": true}),
+            json!({"targetId": target_id, "flatten": true}),
         );
         browser.session = attached["sessionId"]
             .as_str()
@@ -441,20 +431,21 @@ impl Browser {
         timeout: Duration,
         mut ok: impl FnMut(&PageState) -> bool,
     ) -> PageState {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let s = self.state();
-            if s.is_complete() && ok(&s) {
-                return s;
-            }
-            if Instant::now() >= deadline {
-                panic!(
-                    "timed out after {timeout:?} waiting for: {what}\n{s}\n{}",
-                    self.journal_tail()
-                );
+        let mut last = PageState::default();
+        let page = poll(timeout, || {
+            last = self.state();
+            if last.is_complete() && ok(&last) {
+                return Some(last.clone());
             }
             self.pump(Duration::from_millis(50));
-        }
+            None
+        });
+        page.unwrap_or_else(|| {
+            panic!(
+                "timed out after {timeout:?} waiting for: {what}\n{last}\n{}",
+                self.journal_tail()
+            )
+        })
     }
 
     /// Waits until the complete page is at exactly `url`.
@@ -472,26 +463,27 @@ impl Browser {
         expression: &str,
         mut ok: impl FnMut(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let v = self.try_eval(expression);
-            if let Ok(v) = &v {
-                if ok(v) {
-                    return v.clone();
+        let mut last = Ok(Value::Null);
+        let value = poll(timeout, || {
+            last = self.try_eval(expression);
+            match &last {
+                Ok(v) if ok(v) => Some(v.clone()),
+                _ => {
+                    self.pump(Duration::from_millis(50));
+                    None
                 }
             }
-            if Instant::now() >= deadline {
-                panic!(
-                    "timed out after {timeout:?} waiting for: {what}\nlast value of {expression}: {v:?}\n{}",
-                    self.diagnostics()
-                );
-            }
-            self.pump(Duration::from_millis(50));
-        }
+        });
+        value.unwrap_or_else(|| {
+            panic!(
+                "timed out after {timeout:?} waiting for: {what}\nlast value of {expression}: {last:?}\n{}",
+                self.diagnostics()
+            )
+        })
     }
 
-    /// Asserts that `ok` accepts `expression`'s value for the whole of `duration` (checked every
-    /// 50 ms); returns the last value.
+    /// Asserts that `ok` accepts `expression`'s value for the whole of `duration` (checked all
+    /// along); returns the last value.
     pub fn hold_eval(
         &mut self,
         what: &str,
@@ -499,21 +491,19 @@ impl Browser {
         expression: &str,
         mut ok: impl FnMut(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + duration;
-        loop {
-            let v = self.try_eval(expression);
-            let good = v.as_ref().is_ok_and(&mut ok);
-            if !good {
-                panic!(
+        let mut last = Value::Null;
+        poll(duration, || {
+            match self.try_eval(expression) {
+                Ok(v) if ok(&v) => last = v,
+                v => panic!(
                     "expected for {duration:?}: {what}\nbut {expression} gave {v:?}\n{}",
                     self.diagnostics()
-                );
-            }
-            if Instant::now() >= deadline {
-                return v.unwrap_or_default();
+                ),
             }
             self.pump(Duration::from_millis(50));
-        }
+            None::<()>
+        });
+        last
     }
 
     // -----------------------------------------------------------------------------------------
@@ -648,7 +638,7 @@ fn describe_event(v: &Value, urls: &HashMap<String, String>) -> Option<String> {
                     "<- {} {} Location: {}\n",
                     r["status"],
                     s(&r["url"]),
-                    header(&r["headers"], "location").unwrap_or_default()
+                    headers(&r["headers"]).get("location").unwrap_or_default()
                 ));
             }
             out.push_str(&format!(
@@ -661,7 +651,8 @@ fn describe_event(v: &Value, urls: &HashMap<String, String>) -> Option<String> {
         }
         "Network.responseReceived" => {
             let r = &p["response"];
-            let csp = header(&r["headers"], "content-security-policy")
+            let csp = headers(&r["headers"])
+                .get("content-security-policy")
                 .map(|c| format!(" CSP: {c}"))
                 .unwrap_or_default();
             Some(format!(
@@ -731,12 +722,11 @@ fn short(text: &str) -> String {
     format!("{head}…{tail}")
 }
 
-/// A header from a CDP `Headers` object (names in any case).
-fn header(headers: &Value, name: &str) -> Option<String> {
-    headers.as_object()?.iter().find_map(|(k, v)| {
-        k.eq_ignore_ascii_case(name)
-            .then(|| v.as_str().unwrap_or_default().to_string())
-    })
+/// The headers of a CDP `Headers` object.
+fn headers(v: &Value) -> Headers {
+    let map = v.as_object().into_iter().flatten();
+    map.map(|(k, v)| (k, v.as_str().unwrap_or_default()))
+        .collect()
 }
 
 /// A JS string literal (JSON) safe to put inside a `<script>` element.

@@ -109,41 +109,35 @@ impl Request {
 #[derive(Debug, Clone)]
 pub struct Response {
     pub status: u16,
-    pub headers: Vec<(String, String)>,
+    pub headers: Headers,
     pub body: String,
 }
 
 impl Response {
-    pub fn html(body: impl Into<String>) -> Response {
+    pub fn new(status: u16, headers: &[(&str, &str)], body: impl Into<String>) -> Response {
+        let (headers, body) = (headers.iter().copied().collect(), body.into());
         Response {
-            status: 200,
-            headers: vec![
-                ("content-type".into(), "text/html; charset=utf-8".into()),
-                ("cache-control".into(), "no-store".into()),
-            ],
-            body: body.into(),
+            status,
+            headers,
+            body,
         }
+    }
+
+    pub fn html(body: impl Into<String>) -> Response {
+        let html = "text/html; charset=utf-8";
+        Response::new(200, &[("content-type", html), NO_STORE], body)
     }
 
     pub fn redirect(location: &str) -> Response {
-        Response {
-            status: 302,
-            headers: vec![
-                ("location".into(), location.into()),
-                ("cache-control".into(), "no-store".into()),
-            ],
-            body: String::new(),
-        }
+        Response::new(302, &[("location", location), NO_STORE], "")
     }
 
     pub fn not_found() -> Response {
-        Response {
-            status: 404,
-            headers: vec![("content-type".into(), "text/plain".into())],
-            body: "not found".into(),
-        }
+        Response::new(404, &[("content-type", "text/plain")], "not found")
     }
 }
+
+const NO_STORE: (&str, &str) = ("cache-control", "no-store");
 
 type Handler = dyn Fn(&Request) -> Response + Send + Sync;
 
@@ -187,7 +181,7 @@ impl Site {
                 seen.lock().unwrap().push(r.clone());
                 let out = handler(&r);
                 let mut resp = hyper::Response::builder().status(out.status);
-                for (n, v) in &out.headers {
+                for (n, v) in &out.headers.0 {
                     resp = resp.header(n.as_str(), v.as_str());
                 }
                 resp.body(http_body_util::Full::new(bytes::Bytes::from(out.body)))
@@ -235,17 +229,16 @@ pub struct Upstream {
 impl Upstream {
     pub fn start() -> Upstream {
         let site = Site::start(|r| {
-            let mut headers = vec![("content-type".into(), "application/json".into())];
+            let mut out = Response::new(200, &[("content-type", "application/json")], "");
             for h in r.headers.all(RESPONSE_HEADER_REQUEST) {
                 if let Some((n, v)) = h.split_once(':') {
-                    headers.push((n.trim().to_string(), v.trim().to_string()));
+                    out.headers
+                        .0
+                        .push((n.trim().to_string(), v.trim().to_string()));
                 }
             }
-            Response {
-                status: 200,
-                headers,
-                body: r.echo().to_string(),
-            }
+            out.body = r.echo().to_string();
+            out
         });
         Upstream {
             port: site.port,

@@ -41,26 +41,11 @@ impl GateBuilder {
 
     pub fn start(self) -> Gate {
         let upstream = Upstream::start();
-        let (proxy_port, admin_port) = two_ports();
-        let files: Vec<(&str, &[u8])> = self
-            .files
-            .iter()
-            .map(|(n, c)| (n.as_str(), c.as_slice()))
-            .collect();
-        let dir = config_dir(
-            &self.template,
-            [proxy_port, admin_port, upstream.port],
-            &files,
-        );
+        let (proxy, admin) = two_ports();
+        let files: Vec<_> = self.files.iter().map(|(n, c)| (&n[..], &c[..])).collect();
+        let dir = config_dir(&self.template, [proxy, admin, upstream.port], &files);
         let config_path = dir.path().join("config.yaml");
-        Gate::spawn(
-            dir,
-            config_path,
-            proxy_port,
-            admin_port,
-            upstream,
-            &self.env,
-        )
+        Gate::spawn(dir, config_path, proxy, admin, upstream, &self.env)
     }
 }
 
