@@ -1,19 +1,19 @@
-//! Test servers on 127.0.0.1: [`serve_http`] (hyper, HTTP/1.1) under [`Site`] (a portal or an
-//! app answering with a closure) and [`Upstream`] (the app behind the gate, echoing every request
-//! as JSON); [`RawUpstream`] for raw TCP apps (slow, streamed, upgraded responses).
+//! Test servers on 127.0.0.1: [`Site`] (hyper, HTTP/1.1: a portal, an IdP or an app answering
+//! with a closure), [`Upstream`] (the app behind the gate, a site echoing every request as JSON),
+//! and [`RawUpstream`] for raw TCP apps (slow, streamed, upgraded responses).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 use http_body_util::BodyExt as _;
 use serde_json::{json, Value};
 
-use super::{parse_head, Headers};
+use super::{parse_head, poll, Headers};
 
 type HyperResponse = hyper::Response<http_body_util::Full<bytes::Bytes>>;
 
@@ -30,7 +30,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 /// Serves HTTP/1.1 on an ephemeral 127.0.0.1 port, each request answered by `handle`, until the
 /// returned sender fires (or is dropped). Returns the port.
-pub fn serve_http<F, Fut>(handle: F) -> (u16, tokio::sync::oneshot::Sender<()>)
+fn serve_http<F, Fut>(handle: F) -> (u16, tokio::sync::oneshot::Sender<()>)
 where
     F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = HyperResponse> + Send + 'static,
@@ -111,6 +111,8 @@ pub struct Response {
     pub status: u16,
     pub headers: Headers,
     pub body: String,
+    /// How long the server waits before it answers.
+    pub delay: Duration,
 }
 
 impl Response {
@@ -120,6 +122,7 @@ impl Response {
             status,
             headers,
             body,
+            delay: Duration::ZERO,
         }
     }
 
@@ -141,17 +144,42 @@ const NO_STORE: (&str, &str) = ("cache-control", "no-store");
 
 type Handler = dyn Fn(&Request) -> Response + Send + Sync;
 
+/// What a [`Site`] saw: the requests, and how many it was answering at once.
+#[derive(Default)]
+struct Seen {
+    requests: Mutex<Vec<Request>>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+/// A request being answered: counted in flight until answered, or until the client gives up.
+struct Answering(Arc<Seen>);
+
+impl Answering {
+    fn new(seen: Arc<Seen>) -> Answering {
+        let now = seen.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        seen.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        Answering(seen)
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A real HTTP/1.1 server on 127.0.0.1 (a browser reaches it as `http://localhost:<port>`)
 /// answering with `handler`, remembering every request.
 pub struct Site {
     pub port: u16,
-    requests: Arc<Mutex<Vec<Request>>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    seen: Arc<Seen>,
+    stop: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 impl Drop for Site {
     fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
+        if let Some(tx) = self.stop.lock().unwrap().take() {
             let _ = tx.send(());
         }
     }
@@ -160,11 +188,12 @@ impl Drop for Site {
 impl Site {
     pub fn start(handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> Site {
         let handler: Arc<Handler> = Arc::new(handler);
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
+        let seen = Arc::new(Seen::default());
+        let st = seen.clone();
         let (port, tx) = serve_http(move |req: hyper::Request<hyper::body::Incoming>| {
-            let (handler, seen) = (handler.clone(), seen.clone());
+            let (handler, seen) = (handler.clone(), st.clone());
             async move {
+                let _answering = Answering::new(seen.clone());
                 let (parts, body) = req.into_parts();
                 let body = body
                     .collect()
@@ -178,8 +207,11 @@ impl Site {
                     headers: Headers::of(&parts.headers),
                     body: body.to_vec(),
                 };
-                seen.lock().unwrap().push(r.clone());
+                seen.requests.lock().unwrap().push(r.clone());
                 let out = handler(&r);
+                if !out.delay.is_zero() {
+                    tokio::time::sleep(out.delay).await;
+                }
                 let mut resp = hyper::Response::builder().status(out.status);
                 for (n, v) in &out.headers.0 {
                     resp = resp.header(n.as_str(), v.as_str());
@@ -190,8 +222,8 @@ impl Site {
         });
         Site {
             port,
-            requests,
-            stop: Some(tx),
+            seen,
+            stop: Mutex::new(Some(tx)),
         }
     }
 
@@ -202,13 +234,42 @@ impl Site {
 
     /// Every request so far, oldest first.
     pub fn requests(&self) -> Vec<Request> {
-        self.requests.lock().unwrap().clone()
+        self.seen.requests.lock().unwrap().clone()
+    }
+
+    /// How many requests arrived so far.
+    pub fn count(&self) -> usize {
+        self.seen.requests.lock().unwrap().len()
     }
 
     /// How many requests asked for `path`.
     pub fn hits(&self, path: &str) -> usize {
-        let requests = self.requests.lock().unwrap();
+        let requests = self.seen.requests.lock().unwrap();
         requests.iter().filter(|r| r.path == path).count()
+    }
+
+    /// Requests being answered right now.
+    pub fn in_flight(&self) -> usize {
+        self.seen.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The most requests ever being answered at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.seen.max_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Closes the listener; returns once connections are refused.
+    pub fn stop(&self) {
+        if let Some(tx) = self.stop.lock().unwrap().take() {
+            let _ = tx.send(());
+        }
+        let port = self.port;
+        let closed = poll(Duration::from_secs(5), || {
+            TcpStream::connect(("127.0.0.1", port))
+                .is_err()
+                .then_some(())
+        });
+        assert!(closed.is_some(), "listener still accepting after stop");
     }
 }
 
@@ -248,7 +309,7 @@ impl Upstream {
 
     /// How many requests reached the app so far.
     pub fn count(&self) -> usize {
-        self.site.requests.lock().unwrap().len()
+        self.site.count()
     }
 
     /// Every request the app saw (echo JSON), oldest first.
