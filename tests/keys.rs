@@ -566,11 +566,6 @@ fn files<'a>(extra: &[(&'a str, &'a [u8])]) -> Vec<(&'a str, &'a [u8])> {
     files
 }
 
-/// `check` with [`files`].
-fn check_with(yaml: &str, extra: &[(&str, &[u8])]) -> CmdOut {
-    check(yaml, &files(extra))
-}
-
 #[track_caller]
 fn assert_clean_stderr(what: &str, stderr: &str) {
     assert!(
@@ -600,33 +595,13 @@ fn check_failure(
     extra: &[(&str, &[u8])],
     fields: &[&str],
 ) -> Option<String> {
-    let out = check_with(yaml, extra);
-    if out.code != Some(1) {
-        return Some(format!(
-            "{what}: check should exit 1, got {:?}\nstdout: {}\nstderr: {}",
-            out.code, out.stdout, out.stderr
-        ));
-    }
-    if !fields.iter().any(|f| out.stderr.contains(f)) {
-        return Some(format!(
-            "{what}: stderr should name {fields:?}:\n{}",
-            out.stderr
-        ));
-    }
-    assert_clean_stderr(what, &out.stderr);
-    None
+    let out = check_refuses(what, yaml, &files(extra), fields);
+    out.map(|out| assert_clean_stderr(what, &out.stderr)).err()
 }
 
 #[track_caller]
 fn assert_check_ok(what: &str, yaml: &str) -> CmdOut {
-    let out = check_with(yaml, &[]);
-    assert_eq!(
-        out.code,
-        Some(0),
-        "{what}: check should exit 0\nstdout: {}\nstderr: {}",
-        out.stdout,
-        out.stderr
-    );
+    let out = check_accepts(what, yaml, &files(&[]));
     assert_clean_stderr(what, &out.stderr);
     out
 }

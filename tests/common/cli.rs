@@ -1,5 +1,5 @@
-//! The `ssogate` command line: [`Cli`] runs it, [`check`] and [`run_until_exit`] on a config
-//! directory written for the purpose.
+//! The `ssogate` command line: [`Cli`] runs it; [`check`] (and its verdicts) and
+//! [`run_until_exit`] on a config directory written for the purpose.
 
 use std::ffi::OsStr;
 use std::path::Path;
@@ -88,4 +88,42 @@ pub fn run_until_exit(template: &str, files: &[(&str, &[u8])]) -> CmdOut {
     let dir = config_dir(template, free_ports(), files);
     let config = dir.path().join("config.yaml");
     Cli::new(&["run", "--config", config.to_str().unwrap()]).until_exit(Duration::from_secs(15))
+}
+
+/// `check` refusing `template` (with `files`) as it should: exit 1, one of `fields` named on
+/// stderr. The output, or what went wrong.
+pub fn check_refuses(
+    what: &str,
+    template: &str,
+    files: &[(&str, &[u8])],
+    fields: &[&str],
+) -> Result<CmdOut, String> {
+    let out = check(template, files);
+    if out.code != Some(1) {
+        return Err(format!(
+            "{what}: check should exit 1, got {:?}\nstdout: {}\nstderr: {}",
+            out.code, out.stdout, out.stderr
+        ));
+    }
+    if !fields.iter().any(|f| out.stderr.contains(f)) {
+        return Err(format!(
+            "{what}: stderr should name {fields:?}:\n{}",
+            out.stderr
+        ));
+    }
+    Ok(out)
+}
+
+/// Asserts that `check` accepts `template` (with `files`): exit 0. The output.
+#[track_caller]
+pub fn check_accepts(what: &str, template: &str, files: &[(&str, &[u8])]) -> CmdOut {
+    let out = check(template, files);
+    assert_eq!(
+        out.code,
+        Some(0),
+        "{what}: check should exit 0\nstdout: {}\nstderr: {}",
+        out.stdout,
+        out.stderr
+    );
+    out
 }
