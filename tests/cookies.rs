@@ -26,7 +26,7 @@ fn plain_cookie_attributes_and_session_ttl() {
         ACME_SECRET,
         &claims_with("alice", json!({"iat": n, "exp": n + 60})),
     );
-    let r = g.nav(&format!("/_sso/jwt?jwt={}", enc(&token))).send();
+    let r = g.jwt(&token).send();
     assert_eq!(r.status, 302, "{r:#?}");
     let c = r
         .set_cookie(PLAIN_COOKIE)
@@ -53,10 +53,7 @@ fn plain_cookie_attributes_and_session_ttl() {
 
     // the org override
     let token = hs256(GLOBEX_SECRET, &claims("gus"));
-    let r = g
-        .nav(&format!("/_sso/jwt?jwt={}", enc(&token)))
-        .host("globex.test")
-        .send();
+    let r = g.jwt(&token).host("globex.test").send();
     assert_eq!(r.status, 302, "{r:#?}");
     let c = r
         .set_cookie(PLAIN_COOKIE)
@@ -68,7 +65,7 @@ fn plain_cookie_attributes_and_session_ttl() {
 fn default_session_ttl_is_15m() {
     let g = Gate::base();
     let token = hs256(ACME_SECRET, &claims("alice"));
-    let r = g.nav(&format!("/_sso/jwt?jwt={}", enc(&token))).send();
+    let r = g.jwt(&token).send();
     let c = r
         .set_cookie(PLAIN_COOKIE)
         .unwrap_or_else(|| panic!("{r:#?}"));
@@ -183,7 +180,7 @@ fn cookie_keeps_only_mapped_claims_and_stays_small() {
         &claims_with("big", json!({"bio": "x".repeat(3000), "orgId": "acme"})),
     );
     assert!(token.len() < 8 * 1024);
-    let r = g.nav(&format!("/_sso/jwt?jwt={}", enc(&token))).send();
+    let r = g.jwt(&token).send();
     assert_eq!(r.status, 302, "{r:#?}");
     let c = r
         .set_cookie(PLAIN_COOKIE)

@@ -25,7 +25,7 @@ fn basedash_claims(sub: &str, org: &str) -> serde_json::Value {
 fn jwt_endpoint_creates_session_and_lands_on_home_path() {
     let g = Gate::base();
     let token = hs256(ACME_SECRET, &basedash_claims("ada", "acme"));
-    let r = g.nav(&format!("/_sso/jwt?jwt={}", enc(&token))).send();
+    let r = g.jwt(&token).send();
     assert_eq!(r.status, 302, "{r:#?}");
     assert_eq!(g.loc_path(&r), "/home");
     assert!(r.sets_cookie(PLAIN_COOKIE), "{r:#?}");
@@ -79,10 +79,7 @@ fn jwt_endpoint_for_host_routed_org_uses_its_default_home_path() {
     let g = Gate::base();
     // globex has no org_claim and no home_path (default "/")
     let token = hs256(GLOBEX_SECRET, &claims("gus"));
-    let r = g
-        .nav(&format!("/_sso/jwt?jwt={}", enc(&token)))
-        .host("globex.test")
-        .send();
+    let r = g.jwt(&token).host("globex.test").send();
     assert_eq!(r.status, 302, "{r:#?}");
     let loc = r.location();
     assert!(
@@ -132,7 +129,7 @@ fn flow_b_token_without_jti_can_be_used_twice() {
     c.as_object_mut().unwrap().remove("jti");
     let token = hs256(ACME_SECRET, &c);
     for _ in 0..2 {
-        let r = g.nav(&format!("/_sso/jwt?jwt={}", enc(&token))).send();
+        let r = g.jwt(&token).send();
         assert_eq!(r.status, 302, "{r:#?}");
         assert!(r.sets_cookie(PLAIN_COOKIE));
     }

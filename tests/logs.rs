@@ -141,9 +141,9 @@ fn a_whole_session_leaves_no_secret_in_the_logs_and_one_json_line_per_request() 
     // --- flow B, then its replay
     let t3 = acme_token("bob");
     s.token(&t3);
-    let r = s.send(g.nav(&format!("/_sso/jwt?jwt={}", enc(&t3))));
+    let r = s.send(g.jwt(&t3));
     assert_eq!(r.status, 302, "{r:#?}");
-    let r = s.send(g.nav(&format!("/_sso/jwt?jwt={}", enc(&t3))));
+    let r = s.send(g.jwt(&t3));
     assert_eq!(r.status, 401, "{r:#?}");
 
     // --- Bearer (globex), accepted and refused
@@ -184,7 +184,7 @@ fn a_whole_session_leaves_no_secret_in_the_logs_and_one_json_line_per_request() 
     // --- refused tokens: bad signature (flow B), expired (callback without state)
     let t7 = hs256(WRONG_SECRET, &claims_with("eve", json!({"orgId": "acme"})));
     s.token(&t7);
-    let r = s.send(g.nav(&format!("/_sso/jwt?jwt={}", enc(&t7))));
+    let r = s.send(g.jwt(&t7));
     assert_eq!(r.status, 401, "{r:#?}");
     assert!(!r.body.contains(&t7), "the error page echoes the token");
     let n = now();

@@ -207,7 +207,7 @@ fn metric_deltas_per_request_kind() {
         WRONG_SECRET,
         &claims_with("mallory", json!({"orgId": "acme"})),
     );
-    let r = g.nav(&format!("/_sso/jwt?jwt={}", enc(&bad))).send();
+    let r = g.jwt(&bad).send();
     assert_eq!(r.status, 401, "{r:#?}");
     let m4 = assert_deltas(
         &g,
@@ -228,7 +228,7 @@ fn metric_deltas_per_request_kind() {
             json!({"orgId": "acme", "iat": n - 200, "exp": n - 120}),
         ),
     );
-    let r = g.nav(&format!("/_sso/jwt?jwt={}", enc(&expired))).send();
+    let r = g.jwt(&expired).send();
     assert_eq!(r.status, 401, "{r:#?}");
     let m5 = assert_deltas(
         &g,
@@ -243,7 +243,7 @@ fn metric_deltas_per_request_kind() {
     // 6. replay: the same token (same jti) twice
     let once = acme_token("bob");
     g.login_jwt(None, &once, PLAIN_COOKIE);
-    let r = g.nav(&format!("/_sso/jwt?jwt={}", enc(&once))).send();
+    let r = g.jwt(&once).send();
     assert_eq!(r.status, 401, "replayed token accepted: {r:#?}");
     let m6 = assert_deltas(
         &g,

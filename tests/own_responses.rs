@@ -11,7 +11,7 @@ use serde_json::json;
 fn errors_are_a_page_for_people_and_json_for_scripts() {
     let g = Gate::base();
     let bad = hs256(WRONG_SECRET, &claims("eve"));
-    let page = g.nav(&format!("/_sso/jwt?jwt={}", enc(&bad))).send();
+    let page = g.jwt(&bad).send();
     assert_eq!(page.status, 401);
     assert!(
         page.header("content-type")
@@ -42,7 +42,7 @@ fn own_responses_are_never_cached_and_never_leak_the_url() {
     let token = hs256(ACME_SECRET, &claims_with("ann", json!({"orgId": "acme"})));
     for r in [
         g.nav("/reports").send(),
-        g.nav(&format!("/_sso/jwt?jwt={}", enc(&token))).send(),
+        g.jwt(&token).send(),
         g.api("/_sso/whoami").send(),
         g.nav("/_sso/logout").send(),
     ] {
@@ -77,7 +77,7 @@ fn a_session_too_large_for_a_cookie_is_refused_not_split() {
         ACME_SECRET,
         &claims_with("big", json!({"orgId": "acme", "email": huge})),
     );
-    let r = g.nav(&format!("/_sso/jwt?jwt={}", enc(&token))).send();
+    let r = g.jwt(&token).send();
     assert_eq!(r.status, 400, "{r:#?}");
     assert!(
         r.body.contains("too large") || r.body.contains("too_large"),

@@ -22,7 +22,7 @@ fn acme_token(secret: &[u8], sub: &str) -> String {
 /// Flow B with a fresh token signed with `secret`: the status (302 = accepted, 401 = refused).
 fn jwt_status(g: &Gate, secret: &[u8]) -> u16 {
     let t = acme_token(secret, "probe");
-    g.nav(&format!("/_sso/jwt?jwt={}", enc(&t))).send().status
+    g.jwt(&t).send().status
 }
 
 /// Waits for `ssogate_config_generation` to reach `want`, polling only the admin listener (which
@@ -398,7 +398,7 @@ fn sighup_reloads_even_without_changes() {
     let app = g.nav("/x").jar(&jar).send().app();
     assert_eq!(app_header(&app, "x-auth-request-user"), vec!["alice"]);
     // the replay store survives the reload: a used jti stays used
-    let r = g.nav(&format!("/_sso/jwt?jwt={}", enc(&used))).send();
+    let r = g.jwt(&used).send();
     assert_eq!(r.status, 401, "a token replayed after a reload: {r:#?}");
     // again
     g.signal("HUP");

@@ -66,10 +66,7 @@ fn path_prefix_routing() {
 
     // a path-routed session works and the path is not stripped
     let token = hs256(ACME_SECRET, &claims_with("pat", json!({"orgId": "acme"})));
-    let r = g
-        .nav(&format!("/_sso/jwt?jwt={}", enc(&token)))
-        .host("acme.test")
-        .send();
+    let r = g.jwt(&token).host("acme.test").send();
     assert_eq!(r.status, 302, "{r:#?}");
     let mut jar = Jar::new();
     jar.absorb(&r);
@@ -88,16 +85,10 @@ fn org_claim_must_agree_with_the_routed_org() {
     let g = Gate::base();
     // acme has org_claim orgId: a token naming acme is fine, naming globex is not
     let ok = hs256(ACME_SECRET, &claims_with("o", json!({"orgId": "acme"})));
-    let r = g
-        .nav(&format!("/_sso/jwt?jwt={}", enc(&ok)))
-        .host("acme.test")
-        .send();
+    let r = g.jwt(&ok).host("acme.test").send();
     assert_eq!(r.status, 302, "{r:#?}");
     let bad = hs256(ACME_SECRET, &claims_with("o", json!({"orgId": "globex"})));
-    let r = g
-        .nav(&format!("/_sso/jwt?jwt={}", enc(&bad)))
-        .host("acme.test")
-        .send();
+    let r = g.jwt(&bad).host("acme.test").send();
     assert_eq!(r.status, 401, "{r:#?}");
     assert!(!r.sets_cookie(PLAIN_COOKIE));
 }

@@ -35,7 +35,7 @@ fn assert_refused(g: &Gate, what: &str, token: &str) {
 
 /// Submit to `/_sso/jwt`; assert a session is created.
 fn assert_accepted(g: &Gate, what: &str, token: &str) {
-    let r = g.nav(&format!("/_sso/jwt?jwt={}", enc(token))).send();
+    let r = g.jwt(token).send();
     assert_eq!(r.status, 302, "{what}: should be accepted: {r:#?}");
     assert!(r.sets_cookie(PLAIN_COOKIE), "{what}: no session: {r:#?}");
 }
@@ -250,10 +250,10 @@ fn hostile_tokens_are_refused() {
 fn jti_is_accepted_once() {
     let g = Gate::base();
     let t = hs256(ACME_SECRET, &claims("replay"));
-    let r = g.nav(&format!("/_sso/jwt?jwt={}", enc(&t))).send();
+    let r = g.jwt(&t).send();
     assert_eq!(r.status, 302, "first use: {r:#?}");
     assert!(r.sets_cookie(PLAIN_COOKIE));
-    let r = g.nav(&format!("/_sso/jwt?jwt={}", enc(&t))).send();
+    let r = g.jwt(&t).send();
     assert_eq!(r.status, 401, "second use (same endpoint): {r:#?}");
     assert!(!r.sets_cookie(PLAIN_COOKIE));
     let r = g.nav(&format!("/_sso/callback?token={}", enc(&t))).send();
@@ -264,7 +264,7 @@ fn jti_is_accepted_once() {
     let t = hs256(ACME_SECRET, &claims("replay2"));
     let r = g.nav(&format!("/_sso/callback?token={}", enc(&t))).send();
     assert_eq!(r.status, 302, "{r:#?}");
-    let r = g.nav(&format!("/_sso/jwt?jwt={}", enc(&t))).send();
+    let r = g.jwt(&t).send();
     assert_eq!(r.status, 401, "{r:#?}");
     assert_eq!(g.upstream.count(), 0);
 }

@@ -328,9 +328,14 @@ impl Gate {
         ))
     }
 
-    /// Flow B login: `/_sso/jwt?jwt=token` → asserts 302 + session cookie; returns the jar.
+    /// Flow B: the portal sends the browser to `/_sso/jwt?jwt=token`.
+    pub fn jwt(&self, token: &str) -> Req<'_> {
+        self.nav(&format!("/_sso/jwt?jwt={}", enc(token)))
+    }
+
+    /// Flow B login ([`Gate::jwt`]) → asserts 302 + session cookie; returns the jar.
     pub fn login_jwt(&self, host: Option<&str>, token: &str, cookie_name: &str) -> Jar {
-        let mut r = self.nav(&format!("/_sso/jwt?jwt={}", enc(token)));
+        let mut r = self.jwt(token);
         if let Some(h) = host {
             r = r.host(h);
         }
