@@ -4,7 +4,7 @@
 
 mod common;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::*;
 
@@ -116,14 +116,9 @@ fn mint_signs_with_the_orgs_hmac_key() {
 #[test]
 fn text_logs_for_humans() {
     let dir = valid_dir();
-    let child = Command::new(env!("CARGO_BIN_EXE_ssogate"))
-        .args(["run", "--log-format", "text", "--config", "config.yaml"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = Cli::new(&["run", "--log-format", "text", "--config", "config.yaml"])
+        .dir(dir.path())
+        .spawn();
     std::thread::sleep(std::time::Duration::from_millis(800));
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

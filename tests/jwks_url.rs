@@ -2,8 +2,8 @@
 //! for an unknown `kid` so that an IdP's rotation is picked up at once, the last good set kept
 //! while the IdP fails, and never two fetches at the same time.
 //!
-//! The IdP is [`JwksServer`] (tests/common/jwks.rs): a hyper server whose JWKS the test
-//! changes, fails or slows down, and which counts requests and their concurrency.
+//! The IdP is [`JwksServer`] (tests/common/jwks.rs): a test site whose JWKS the test changes,
+//! fails or slows down, and which counts requests and their concurrency.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -3,7 +3,7 @@
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use super::{config_dir, free_ports, poll};
@@ -50,14 +50,15 @@ impl Cli {
         self.0.output().expect("run ssogate").into()
     }
 
+    /// Starts it, stdout and stderr piped.
+    pub fn spawn(mut self) -> Child {
+        let cmd = self.0.stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.spawn().expect("spawn ssogate")
+    }
+
     /// Runs until it exits, or kills it after `timeout` (`code` None then).
-    pub fn until_exit(mut self, timeout: Duration) -> CmdOut {
-        let mut child = self
-            .0
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ssogate");
+    pub fn until_exit(self, timeout: Duration) -> CmdOut {
+        let mut child = self.spawn();
         if poll(timeout, || child.try_wait().unwrap()).is_none() {
             let _ = child.kill();
         }
