@@ -15,59 +15,6 @@ use serde_json::{json, Value};
 
 use super::{parse_head, poll, Headers};
 
-type HyperResponse = hyper::Response<http_body_util::Full<bytes::Bytes>>;
-
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime")
-    })
-}
-
-/// Serves HTTP/1.1 on an ephemeral 127.0.0.1 port, each request answered by `handle`, until the
-/// returned sender fires (or is dropped). Returns the port.
-fn serve_http<F, Fut>(handle: F) -> (u16, tokio::sync::oneshot::Sender<()>)
-where
-    F: Fn(hyper::Request<hyper::body::Incoming>) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = HyperResponse> + Send + 'static,
-{
-    let std_listener = TcpListener::bind("127.0.0.1:0").expect("bind a test server");
-    std_listener.set_nonblocking(true).unwrap();
-    let port = std_listener.local_addr().unwrap().port();
-    let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
-    let rt = runtime();
-    let listener = {
-        let _g = rt.enter();
-        tokio::net::TcpListener::from_std(std_listener).expect("tokio listener")
-    };
-    rt.spawn(async move {
-        loop {
-            tokio::select! {
-                _ = &mut rx => break,
-                acc = listener.accept() => {
-                    let Ok((stream, _)) = acc else { continue };
-                    let handle = handle.clone();
-                    tokio::spawn(async move {
-                        let io = hyper_util::rt::TokioIo::new(stream);
-                        let svc = hyper::service::service_fn(move |req| {
-                            let reply = handle(req);
-                            async move { Ok::<_, Infallible>(reply.await) }
-                        });
-                        let _ = hyper::server::conn::http1::Builder::new()
-                            .serve_connection(io, svc)
-                            .await;
-                    });
-                }
-            }
-        }
-    });
-    (port, tx)
-}
-
 /// A request as a test server saw it.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -142,8 +89,6 @@ impl Response {
 
 const NO_STORE: (&str, &str) = ("cache-control", "no-store");
 
-type Handler = dyn Fn(&Request) -> Response + Send + Sync;
-
 /// What a [`Site`] saw: the requests, and how many it was answering at once.
 #[derive(Default)]
 struct Seen {
@@ -185,39 +130,44 @@ impl Drop for Site {
     }
 }
 
+type Handler = dyn Fn(&Request) -> Response + Send + Sync;
+
 impl Site {
     pub fn start(handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> Site {
+        static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+        let rt = RUNTIME.get_or_init(|| {
+            let mut rt = tokio::runtime::Builder::new_multi_thread();
+            rt.worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio runtime")
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a test server");
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let listener = {
+            let _g = rt.enter();
+            tokio::net::TcpListener::from_std(listener).expect("tokio listener")
+        };
+        let (tx, mut stop) = tokio::sync::oneshot::channel::<()>();
         let handler: Arc<Handler> = Arc::new(handler);
         let seen = Arc::new(Seen::default());
         let st = seen.clone();
-        let (port, tx) = serve_http(move |req: hyper::Request<hyper::body::Incoming>| {
-            let (handler, seen) = (handler.clone(), st.clone());
-            async move {
-                let _answering = Answering::new(seen.clone());
-                let (parts, body) = req.into_parts();
-                let body = body
-                    .collect()
-                    .await
-                    .map(|b| b.to_bytes())
-                    .unwrap_or_default();
-                let r = Request {
-                    method: parts.method.to_string(),
-                    path: parts.uri.path().to_string(),
-                    query: parts.uri.query().map(str::to_string),
-                    headers: Headers::of(&parts.headers),
-                    body: body.to_vec(),
+        rt.spawn(async move {
+            loop {
+                let stream = tokio::select! {
+                    _ = &mut stop => break,
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(_) => continue,
+                    },
                 };
-                seen.requests.lock().unwrap().push(r.clone());
-                let out = handler(&r);
-                if !out.delay.is_zero() {
-                    tokio::time::sleep(out.delay).await;
-                }
-                let mut resp = hyper::Response::builder().status(out.status);
-                for (n, v) in &out.headers.0 {
-                    resp = resp.header(n.as_str(), v.as_str());
-                }
-                resp.body(http_body_util::Full::new(bytes::Bytes::from(out.body)))
-                    .unwrap()
+                let (handler, seen) = (handler.clone(), st.clone());
+                let svc = hyper::service::service_fn(move |req| {
+                    answer(req, handler.clone(), seen.clone())
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, svc));
             }
         });
         Site {
@@ -271,6 +221,38 @@ impl Site {
         });
         assert!(closed.is_some(), "listener still accepting after stop");
     }
+}
+
+/// One request to a [`Site`]: recorded, answered by `handler` (after the response's delay).
+async fn answer(
+    req: hyper::Request<hyper::body::Incoming>,
+    handler: Arc<Handler>,
+    seen: Arc<Seen>,
+) -> Result<hyper::Response<http_body_util::Full<bytes::Bytes>>, Infallible> {
+    let _answering = Answering::new(seen.clone());
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let r = Request {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        headers: Headers::of(&parts.headers),
+        body: body.to_vec(),
+    };
+    seen.requests.lock().unwrap().push(r.clone());
+    let out = handler(&r);
+    if !out.delay.is_zero() {
+        tokio::time::sleep(out.delay).await;
+    }
+    let mut resp = hyper::Response::builder().status(out.status);
+    for (n, v) in &out.headers.0 {
+        resp = resp.header(n.as_str(), v.as_str());
+    }
+    Ok(resp.body(out.body.into()).unwrap())
 }
 
 // ---------------------------------------------------------------------------------------------
