@@ -13,6 +13,7 @@ pub mod config;
 pub mod ctx;
 pub mod decision;
 pub mod flows;
+pub mod forward;
 pub mod framing;
 pub mod gate;
 pub mod headers;

@@ -5,15 +5,16 @@
 //! log it and count it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::modules::http::HttpModules;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType};
 
-use crate::config::Config;
+use crate::config::{Config, Upstream};
 use crate::ctx::{Request, RequestCtx};
 use crate::decision::{Decision, Refusal, Stage};
 use crate::headers::{self, Peer};
@@ -22,7 +23,7 @@ use crate::reply::Reply;
 use crate::request;
 use crate::route::Router;
 use crate::state::Shared;
-use crate::{flows, framing, gate};
+use crate::{flows, forward, framing, gate};
 
 pub struct Gateway {
     shared: Arc<Shared>,
@@ -45,27 +46,29 @@ impl ProxyHttp for Gateway {
         RequestCtx::new(&self.shared)
     }
 
+    /// None: pingora's default is a response compression module that is
+    /// off but still runs for every request; the app compresses if it
+    /// wants to.
+    fn init_downstream_modules(&self, _modules: &mut HttpModules) {}
+
     async fn request_filter(
         &self,
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
-        if request::is_ambiguous_framing(session) {
-            // The body's end is unknowable: never read another request
-            // from this connection.
-            ctx.ambiguous_framing = true;
-            session.set_keepalive(None);
+        if self.judge(session, ctx).await? {
+            return Ok(true);
         }
-        let config = ctx.config.clone();
-        let (stage, decision) = self.decide(session, &config, ctx).await;
-        match ctx.record(stage, decision) {
-            None => Ok(false),
-            Some(reply) => {
-                let framing = framing::own_reply_headers(ctx.org().map(|o| o.as_ref()));
-                reply.write(session, &framing).await?;
-                Ok(true)
-            }
+        if !forward::can_take(session) {
+            return Ok(false);
         }
+        // Almost every request: forwarded here, with the same rewrites as
+        // the phases below, without pingora-proxy's general path.
+        let mut head = forward::upstream_head(session);
+        to_app(&mut head, ctx)?;
+        let addr = upstream_of(ctx).addr;
+        forward::forward(session, head, addr, |response| from_app(response, ctx)).await?;
+        Ok(true)
     }
 
     async fn upstream_peer(
@@ -73,12 +76,8 @@ impl ProxyHttp for Gateway {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<Box<HttpPeer>> {
-        let upstream = ctx
-            .org()
-            .and_then(|o| o.upstream.as_ref())
-            .unwrap_or(&ctx.config.upstream);
-        let mut peer = HttpPeer::new(upstream.addr, false, String::new());
-        peer.options.connection_timeout = Some(Duration::from_secs(5));
+        let mut peer = HttpPeer::new(upstream_of(ctx).addr, false, String::new());
+        peer.options.connection_timeout = Some(forward::CONNECT_TIMEOUT);
         Ok(Box::new(peer))
     }
 
@@ -88,15 +87,7 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        let peer = Peer {
-            client_ip: ctx.client_ip,
-            trusted: ctx.trusted_peer,
-            request_id: &ctx.request_id,
-        };
-        let identity = ctx.identity().map(|i| i.as_ref());
-        headers::rewrite_request(upstream, &ctx.config, identity, &peer)?;
-        ctx.upstream_sent = Some(Instant::now());
-        Ok(())
+        to_app(upstream, ctx)
     }
 
     async fn upstream_response_filter(
@@ -196,6 +187,30 @@ impl ProxyHttp for Gateway {
 }
 
 impl Gateway {
+    /// The gate's part of `request_filter`: decides the request, records
+    /// the decision, and writes ssogate's own answer when there is one
+    /// (`true`); `false` lets the request through to the app.
+    pub async fn judge(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<bool> {
+        if request::is_ambiguous_framing(session) {
+            // The body's end is unknowable: never read another request
+            // from this connection.
+            ctx.ambiguous_framing = true;
+            session.set_keepalive(None);
+        }
+        let config = ctx.config.clone();
+        let (stage, decision) = self.decide(session, &config, ctx).await;
+        let Some(reply) = ctx.record(stage, decision) else {
+            return Ok(false);
+        };
+        let framing = framing::own_reply_headers(ctx.org().map(|o| o.as_ref()));
+        reply.write(session, &framing).await?;
+        Ok(true)
+    }
+
     /// Who decides the request, and what they decided: the checks no
     /// request passes, then an endpoint of ssogate's own or the gate.
     async fn decide(
@@ -247,6 +262,33 @@ impl Gateway {
         };
         (stage, decision)
     }
+}
+
+/// The app of the request's org, or the global one.
+fn upstream_of(ctx: &RequestCtx) -> &Upstream {
+    ctx.org()
+        .and_then(|o| o.upstream.as_ref())
+        .unwrap_or(&ctx.config.upstream)
+}
+
+/// The request head on its way to the app (SPEC 6).
+fn to_app(upstream: &mut RequestHeader, ctx: &mut RequestCtx) -> pingora::Result<()> {
+    let peer = Peer {
+        client_ip: ctx.client_ip,
+        trusted: ctx.trusted_peer,
+        request_id: &ctx.request_id,
+    };
+    let identity = ctx.identity().map(|i| i.as_ref());
+    headers::rewrite_request(upstream, &ctx.config, identity, &peer)?;
+    ctx.upstream_sent = Some(Instant::now());
+    Ok(())
+}
+
+/// The app's response head on its way to the client, on the short way (on
+/// pingora's path, `upstream_response_filter` and `response_filter`).
+fn from_app(response: &mut ResponseHeader, ctx: &mut RequestCtx) -> pingora::Result<()> {
+    ctx.upstream_time = ctx.upstream_sent.map(|t| t.elapsed());
+    framing::apply(response, ctx.org().map(|o| o.as_ref()))
 }
 
 /// What a request finally counts as: its decision, unless it then failed

@@ -1,6 +1,7 @@
 //! The gate's verdicts and the endpoints' answers, in-process: a request head
 //! is written into a pingora `Session` over an in-memory pipe and decided by
-//! the proxy's own `request_filter`; no process is spawned, no socket opened.
+//! the proxy's own gate (`Gateway::judge`, the deciding half of
+//! `request_filter`); no process is spawned, no socket opened.
 //! Each row of a table is one rule of SPEC 4 / 8, so a change to a rule fails
 //! here in milliseconds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -188,11 +189,7 @@ impl Harness {
         let mut session = Session::new_h1(Box::new(server));
         assert!(session.read_request().await.unwrap(), "no request read");
         let mut ctx = self.gateway.new_ctx();
-        let answered = self
-            .gateway
-            .request_filter(&mut session, &mut ctx)
-            .await
-            .unwrap();
+        let answered = self.gateway.judge(&mut session, &mut ctx).await.unwrap();
         let mut seen = Seen {
             status: None,
             headers: Vec::new(),

@@ -55,6 +55,11 @@ impl Metrics {
         self.matching(name, labels).next().map(|s| s.value)
     }
 
+    /// Every sample of `name` added up.
+    pub fn total(&self, name: &str) -> f64 {
+        self.matching(name, &[]).map(|s| s.value).sum()
+    }
+
     /// `get`, 0 when absent (counters not yet created).
     pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
         self.get(name, labels).unwrap_or(0.0)
