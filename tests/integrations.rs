@@ -1,0 +1,671 @@
+//! The customer organization's side (examples/integrations/), run for real
+//! against the ssogate binary: each example's tokens, codes and pages must
+//! end with the user signed in and the app seeing who it is.
+//!
+//! Node (jsonwebtoken) and Python (PyJWT, cryptography) packages are
+//! installed by scripts/install-test-tools.sh into a cache outside the
+//! clone; a test that needs them is skipped, and says so, only when the
+//! package registry cannot be reached. Flow D's keystore is made with the
+//! JDK's keytool, flow E's parent page runs in headless Chromium.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod blackbox;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use blackbox::{get, query_param, App, Gate, Jar, Proc};
+use serde_json::Value;
+
+const SESSION_KEY: &[u8] = b"integration-session-key-0123456789abcdefghijklmn\n";
+const ACME_SECRET: &[u8] = b"integration-acme-hs256-secret-0123456789abcdefgh\n";
+const CLIENT_SECRET: &[u8] = b"integration-acme-client-secret-42\n";
+
+fn examples() -> PathBuf {
+    blackbox::repo().join("examples/integrations")
+}
+
+fn has_command(name: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The tools for `part` ("python" or "node"), installed once per run.
+fn tools(part: &'static str) -> Result<PathBuf, String> {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    static NODE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let cell = if part == "python" { &PYTHON } else { &NODE };
+    cell.get_or_init(|| {
+        if part == "node" && !has_command("node") {
+            return Err("Node.js is not installed (node 18+ runs the Node examples)".into());
+        }
+        let started = Instant::now();
+        let dir = blackbox::test_tools(part)?;
+        eprintln!("{part} tools ready in {:?}", started.elapsed());
+        Ok(dir)
+    })
+    .clone()
+}
+
+/// An interpreter command for one example file, with its packages on the path.
+fn example_command(lang: &str, file: &str) -> Result<Command, String> {
+    match lang {
+        "node" => {
+            let dir = tools("node")?;
+            let mut cmd = Command::new("node");
+            cmd.arg(examples().join("node").join(file))
+                .env("NODE_PATH", dir.join("node/node_modules"));
+            Ok(cmd)
+        }
+        "python" => {
+            let dir = tools("python")?;
+            let mut cmd = Command::new(dir.join("venv/bin/python"));
+            cmd.arg(examples().join("python").join(file));
+            Ok(cmd)
+        }
+        other => panic!("no {other} examples"),
+    }
+}
+
+/// A config for one org `acme`, default for every request, behind `public_url`.
+fn config(app: &App, org: &str) -> String {
+    format!(
+        r#"
+listen: 127.0.0.1:{{proxy}}
+admin_listen: 127.0.0.1:{{admin}}
+upstream: http://127.0.0.1:{app}
+public_url: http://127.0.0.1:{{proxy}}
+session:
+  secret_file: session.key
+  secure: false
+default_org: acme
+organizations:
+  acme:
+{org}
+"#,
+        app = app.port,
+        org = org
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect::<String>()
+    )
+}
+
+fn start_gate(app: &App, org: &str, extra: &[(&str, &[u8])]) -> Gate {
+    let mut files: Vec<(&str, &[u8])> = vec![
+        ("session.key", SESSION_KEY),
+        ("acme.secret", ACME_SECRET),
+        ("acme.client", CLIENT_SECRET),
+    ];
+    files.extend_from_slice(extra);
+    Gate::start(&config(app, org), &files)
+}
+
+/// What the app received for one request through the gate with `cookie`.
+fn app_sees(gate: &Gate, target: &str, cookie: &str) -> Value {
+    let r = get(&gate.url(target), &[("Cookie", cookie)]);
+    assert_eq!(r.status, 200, "{target} with the session: {}", r.status);
+    r.json()
+}
+
+fn header<'a>(echo: &'a Value, name: &str) -> &'a str {
+    echo["headers"][name].as_str().unwrap_or_default()
+}
+
+/// Runs an example that prints something and exits.
+fn run_to_end(mut cmd: Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flow A: the login endpoint
+// ---------------------------------------------------------------------------------------------
+
+fn flow_a(lang: &str, file: &str, user: &str) {
+    let name = format!("flow_a_{lang}");
+    let mut cmd = match example_command(lang, file) {
+        Ok(cmd) => cmd,
+        Err(reason) => return blackbox::skip(&name, &reason),
+    };
+    let app = App::echo();
+    let gate = start_gate(
+        &app,
+        "login_url: http://127.0.0.1:{spare}/sso/dash\norg_claim: orgId\n\
+         keys: [{ alg: HS256, secret_file: acme.secret }]",
+        &[],
+    );
+    let port = gate.spare_port;
+    let login_url = format!("http://127.0.0.1:{port}/sso/dash");
+    cmd.env("SSOGATE_URL", gate.url(""))
+        .env("ORG_ID", "acme")
+        .env("ORG_SECRET_FILE", gate.path("acme.secret"))
+        .env("PORT", port.to_string());
+    let mut endpoint = Proc::spawn(&name, cmd, gate.path("example.log"));
+    endpoint.wait_for_port(port, Duration::from_secs(30));
+
+    // A browser without a session is sent to the customer's endpoint...
+    let nav = [("Accept", "text/html"), ("Sec-Fetch-Mode", "navigate")];
+    let first = get(&gate.url("/reports?q=1"), &nav);
+    assert_eq!(first.status, 302);
+    let to_login = first.location().to_owned();
+    assert!(to_login.starts_with(&login_url), "{to_login}");
+    let mut jar = Jar::default();
+    jar.absorb(&first);
+
+    // ...which signs a token and sends it back to ssogate's callback...
+    let signed = get(&to_login, &[("Accept", "text/html")]);
+    assert_eq!(signed.status, 302, "{}", signed.body);
+    let back = signed.location().to_owned();
+    assert!(
+        back.starts_with(&gate.url("/_sso/callback?state=")),
+        "the endpoint answers on ssoCallback"
+    );
+    let token = query_param(&back, "token").expect("a token on the callback");
+
+    // ...where ssogate opens the session and returns to the page asked for.
+    let landed = get(&back, &[("Accept", "text/html"), ("Cookie", &jar.header())]);
+    assert_eq!(landed.status, 302, "{}", landed.body);
+    assert_eq!(landed.location(), "/reports?q=1");
+    jar.absorb(&landed);
+    let echo = app_sees(&gate, "/reports?q=1", &jar.header());
+    assert_eq!(header(&echo, "x-auth-request-user"), user);
+    assert_eq!(
+        header(&echo, "x-auth-request-email"),
+        format!("{user}@acme.example")
+    );
+    assert_eq!(header(&echo, "x-auth-request-org"), "acme");
+    assert!(header(&echo, "x-auth-request-groups").contains("readers"));
+
+    // The token was single-use, and the endpoint never hands tokens to other sites.
+    let replay = get(
+        &back,
+        &[("Accept", "application/json"), ("Cookie", &jar.header())],
+    );
+    assert_eq!(replay.status, 401, "a replayed token is refused");
+    let foreign = format!(
+        "{login_url}?ssoCallback={}",
+        blackbox_enc("https://evil.example/_sso/callback?state=x")
+    );
+    assert_eq!(
+        get(&foreign, &[]).status,
+        400,
+        "a foreign ssoCallback is refused"
+    );
+
+    endpoint.assert_running();
+    gate.assert_logs_free_of(&[&token]);
+    assert!(
+        !endpoint.output().contains(&token),
+        "the example logs no token"
+    );
+}
+
+fn blackbox_enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[test]
+fn flow_a_node_login_endpoint_signs_the_user_in() {
+    flow_a("node", "flow-a-login.js", "alice");
+}
+
+#[test]
+fn flow_a_python_login_endpoint_signs_the_user_in() {
+    flow_a("python", "flow_a_login.py", "carol");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flow B: the iframe page
+// ---------------------------------------------------------------------------------------------
+
+fn flow_b(lang: &str, file: &str, email: &str) {
+    let name = format!("flow_b_{lang}");
+    let mut cmd = match example_command(lang, file) {
+        Ok(cmd) => cmd,
+        Err(reason) => return blackbox::skip(&name, &reason),
+    };
+    let app = App::echo();
+    let gate = start_gate(
+        &app,
+        "login_url: http://127.0.0.1:{spare}/login\nhome_path: /home\n\
+         allowed_origins: [http://127.0.0.1:{spare}]\n\
+         principal_claim: email\norg_claim: orgId\n\
+         keys: [{ alg: HS256, secret_file: acme.secret }]",
+        &[],
+    );
+    let port = gate.spare_port;
+    let portal = format!("http://127.0.0.1:{port}");
+    cmd.env("SSOGATE_URL", gate.url(""))
+        .env("ORG_ID", "acme")
+        .env("ORG_SECRET_FILE", gate.path("acme.secret"))
+        .env("PORT", port.to_string());
+    let mut page_server = Proc::spawn(&name, cmd, gate.path("example.log"));
+    page_server.wait_for_port(port, Duration::from_secs(30));
+
+    let page = get(&format!("{portal}/"), &[("Accept", "text/html")]);
+    assert_eq!(page.status, 200);
+    assert_eq!(page.header("cache-control"), Some("no-store"));
+    let src = page
+        .body
+        .split("src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("an iframe src")
+        .replace("&amp;", "&");
+    assert!(src.starts_with(&gate.url("/_sso/jwt?jwt=")), "{src}");
+    let token = query_param(&src, "jwt").unwrap();
+
+    // The browser loads the iframe, from the portal's page.
+    let framed = [
+        ("Accept", "text/html"),
+        ("Sec-Fetch-Dest", "iframe"),
+        ("Sec-Fetch-Mode", "navigate"),
+        ("Sec-Fetch-Site", "same-site"),
+        ("Referer", &format!("{portal}/")),
+    ];
+    let landed = get(&src, &framed);
+    assert_eq!(landed.status, 302, "{}", landed.body);
+    assert_eq!(landed.location(), "/home");
+    let mut jar = Jar::default();
+    jar.absorb(&landed);
+    let echo = app_sees(&gate, "/home", &jar.header());
+    assert_eq!(header(&echo, "x-auth-request-user"), email);
+    assert_eq!(header(&echo, "x-auth-request-org"), "acme");
+    let whoami = get(&gate.url("/_sso/whoami"), &[("Cookie", &jar.header())]).json();
+    assert_eq!(whoami["principal"], email);
+    assert_eq!(whoami["method"], "cookie");
+
+    // Each page view signs a fresh token; a used one is refused.
+    assert_eq!(get(&src, &framed).status, 401);
+    page_server.assert_running();
+    gate.assert_logs_free_of(&[&token]);
+}
+
+#[test]
+fn flow_b_node_iframe_page_signs_the_user_in() {
+    flow_b("node", "flow-b-iframe.js", "bob@acme.example");
+}
+
+#[test]
+fn flow_b_python_iframe_page_signs_the_user_in() {
+    flow_b("python", "flow_b_iframe.py", "dave@acme.example");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flow C: the backend call
+// ---------------------------------------------------------------------------------------------
+
+const CODE_FLOW_ORG: &str = "login_url: http://127.0.0.1:9/login\n\
+     keys: [{ alg: HS256, secret_file: acme.secret }]\n\
+     code_flow:\n  client_id: acme-reader\n  client_secret_file: acme.client";
+
+fn flow_c(mut cmd: Command, gate: &Gate, email: &str, what: &str) {
+    cmd.env("SSOGATE_URL", gate.url(""))
+        .env("CLIENT_ID", "acme-reader")
+        .env("CLIENT_SECRET_FILE", gate.path("acme.client"))
+        .args([email, "/reports?q=7"]);
+    let url = run_to_end(cmd, what).trim().to_owned();
+    assert!(
+        url.starts_with(&gate.url("/_sso/authorize?code=")),
+        "{what} printed no sign-in URL"
+    );
+    assert_eq!(
+        query_param(&url, "redirectUrl").as_deref(),
+        Some("/reports?q=7")
+    );
+    let landed = get(&url, &[("Accept", "text/html")]);
+    assert_eq!(landed.status, 302, "{}", landed.body);
+    assert_eq!(landed.location(), "/reports?q=7");
+    let mut jar = Jar::default();
+    jar.absorb(&landed);
+    let echo = app_sees(gate, "/reports?q=7", &jar.header());
+    assert_eq!(header(&echo, "x-auth-request-user"), email);
+    assert_eq!(header(&echo, "x-auth-request-email"), email);
+    assert_eq!(header(&echo, "x-auth-request-groups"), "readers");
+    // The code is single-use.
+    assert_eq!(get(&url, &[("Accept", "application/json")]).status, 401);
+    let code = query_param(&url, "code").unwrap();
+    gate.assert_logs_free_of(&[&code]);
+}
+
+#[test]
+fn flow_c_curl_backend_call_signs_the_user_in() {
+    if !has_command("curl") {
+        return blackbox::skip("flow_c_curl", "curl is not installed");
+    }
+    let app = App::echo();
+    let gate = start_gate(&app, CODE_FLOW_ORG, &[]);
+    flow_c(
+        Command::new(examples().join("curl/flow-c.sh")),
+        &gate,
+        "frank@acme.example",
+        "curl/flow-c.sh",
+    );
+    // Wrong credentials get no code (the script fails loudly).
+    let mut bad = Command::new(examples().join("curl/flow-c.sh"));
+    bad.env("SSOGATE_URL", gate.url(""))
+        .env("CLIENT_ID", "acme-reader")
+        .env("CLIENT_SECRET_FILE", gate.path("acme.secret"));
+    assert!(!bad.output().unwrap().status.success());
+}
+
+#[test]
+fn flow_c_python_backend_call_signs_the_user_in() {
+    let cmd = match example_command("python", "flow_c_backend.py") {
+        Ok(cmd) => cmd,
+        Err(reason) => return blackbox::skip("flow_c_python", &reason),
+    };
+    let app = App::echo();
+    let gate = start_gate(&app, CODE_FLOW_ORG, &[]);
+    flow_c(cmd, &gate, "erin@acme.example", "python/flow_c_backend.py");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flow D: RS256 from a keytool-made PKCS#12 keystore, as a Bearer token
+// ---------------------------------------------------------------------------------------------
+
+struct Keystore {
+    _dir: tempfile::TempDir,
+    p12: PathBuf,
+    pass: PathBuf,
+    crt: Vec<u8>,
+}
+
+fn keystore() -> Keystore {
+    let dir = tempfile::tempdir().unwrap();
+    run_to_end(
+        {
+            let mut cmd = Command::new(examples().join("java/make-keystore.sh"));
+            cmd.arg(dir.path());
+            cmd
+        },
+        "java/make-keystore.sh",
+    );
+    let crt = std::fs::read(dir.path().join("jde.crt")).unwrap();
+    assert!(crt.starts_with(b"-----BEGIN CERTIFICATE-----"));
+    Keystore {
+        p12: dir.path().join("jde.p12"),
+        pass: dir.path().join("jde.pass"),
+        crt,
+        _dir: dir,
+    }
+}
+
+const BEARER_ORG: &str = "login_url: http://127.0.0.1:9/login\n\
+     accept_bearer: true\n\
+     accept_query_token: access_token\n\
+     keys: [{ alg: RS256, public_key_file: jde.crt }]";
+
+fn with_keystore(mut cmd: Command, gate: &Gate, ks: &Keystore) -> Command {
+    cmd.env("SSOGATE_URL", gate.url(""))
+        .env("KEYSTORE", &ks.p12)
+        .env("KEYSTORE_PASSWORD_FILE", &ks.pass);
+    cmd
+}
+
+/// Checks the "<status>\n<app's echo>" that the flow D signers print.
+fn bearer_answer(out: &str, principal: &str, what: &str) {
+    let (status, body) = out.split_once('\n').unwrap_or((out, ""));
+    assert_eq!(status.trim(), "200", "{what}: {out}");
+    let echo: Value = serde_json::from_str(body.trim()).unwrap();
+    assert_eq!(header(&echo, "x-auth-request-user"), principal, "{what}");
+}
+
+#[test]
+fn flow_d_python_signer_from_a_keytool_keystore_calls_with_a_bearer_token() {
+    let cmd = match example_command("python", "flow_d_bearer.py") {
+        Ok(cmd) => cmd,
+        Err(reason) => return blackbox::skip("flow_d_python", &reason),
+    };
+    if !has_command("keytool") {
+        return blackbox::skip("flow_d_python", "keytool (a JDK or JRE) is not installed");
+    }
+    let ks = keystore();
+    let app = App::echo();
+    let gate = start_gate(&app, BEARER_ORG, &[("jde.crt", &ks.crt)]);
+
+    let mut call = with_keystore(cmd, &gate, &ks);
+    call.args(["JDE_USER", "/api/orders?page=2"]);
+    let out = run_to_end(call, "python/flow_d_bearer.py");
+    bearer_answer(&out, "JDE_USER", "python/flow_d_bearer.py");
+    let echo: Value = serde_json::from_str(out.split_once('\n').unwrap().1.trim()).unwrap();
+    assert_eq!(echo["target"], "/api/orders?page=2");
+
+    // The same token through curl (flow-d-bearer.sh), and as whoami sees it.
+    let curl = Command::new(examples().join("curl/flow-d-bearer.sh"));
+    let mut curl = with_keystore(curl, &gate, &ks);
+    curl.env("SIGNER", "python")
+        .env("PYTHON", tools("python").unwrap().join("venv/bin/python"))
+        .args(["JDE_CURL", "/_sso/whoami"]);
+    let out = run_to_end(curl, "curl/flow-d-bearer.sh");
+    let (body, status) = out.trim_end().rsplit_once('\n').unwrap();
+    assert_eq!(status, "200", "{out}");
+    let whoami: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(whoami["principal"], "JDE_CURL");
+    assert_eq!(whoami["method"], "bearer");
+
+    // As an access_token query parameter: a session, and a URL without the token.
+    let mut sign = example_command("python", "flow_d_bearer.py").unwrap();
+    sign.env("KEYSTORE", &ks.p12)
+        .env("KEYSTORE_PASSWORD_FILE", &ks.pass)
+        .env("SSOGATE_URL", gate.url(""))
+        .args(["--token", "JDE_QUERY"]);
+    let token = run_to_end(sign, "flow_d_bearer.py --token")
+        .trim()
+        .to_owned();
+    let landed = get(
+        &gate.url(&format!("/grid?access_token={token}&view=1")),
+        &[("Accept", "text/html")],
+    );
+    assert_eq!(landed.status, 302);
+    assert_eq!(landed.location(), "/grid?view=1");
+    let mut jar = Jar::default();
+    jar.absorb(&landed);
+    let echo = app_sees(&gate, "/grid?view=1", &jar.header());
+    assert_eq!(header(&echo, "x-auth-request-user"), "JDE_QUERY");
+
+    // A token from another key is refused.
+    let other = keystore();
+    let mut forged = with_keystore(
+        example_command("python", "flow_d_bearer.py").unwrap(),
+        &gate,
+        &other,
+    );
+    forged.args(["JDE_USER", "/api/orders"]);
+    let out = forged.output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("401"));
+    gate.assert_logs_free_of(&[&token]);
+}
+
+#[test]
+fn flow_d_java_signer_from_a_keytool_keystore_calls_with_a_bearer_token() {
+    // `java File.java` compiles in memory: it needs a JDK (jdk.compiler), not only a JRE.
+    if !has_command("keytool") || !has_command("javac") {
+        return blackbox::skip(
+            "flow_d_java",
+            "a JDK (java, javac, keytool) is not installed (apt-get install default-jdk-headless)",
+        );
+    }
+    let ks = keystore();
+    let app = App::echo();
+    let gate = start_gate(&app, BEARER_ORG, &[("jde.crt", &ks.crt)]);
+    let mut cmd = Command::new("java");
+    cmd.arg(examples().join("java/FlowDBearer.java"))
+        .args(["JDE_JAVA", "/api/orders"]);
+    let out = run_to_end(with_keystore(cmd, &gate, &ks), "java/FlowDBearer.java");
+    bearer_answer(&out, "JDE_JAVA", "java/FlowDBearer.java");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Flow E: the parent page, in a real browser
+// ---------------------------------------------------------------------------------------------
+
+fn chromium() -> Option<&'static str> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|c| has_command(c))
+}
+
+/// The parent page with its constants set, as a customer would set them.
+fn parent_page(bridge_origin: &str, redeem_base: &str, landing: &str) -> String {
+    let page = std::fs::read_to_string(examples().join("browser/flow-e-parent.html")).unwrap();
+    let mut out = page.clone();
+    for (from, to) in [
+        (
+            "var BRIDGE_ORIGIN = 'https://dash.example.com';",
+            format!("var BRIDGE_ORIGIN = '{bridge_origin}';"),
+        ),
+        (
+            "var REDEEM_BASE = 'https://dash.example.net';",
+            format!("var REDEEM_BASE = '{redeem_base}';"),
+        ),
+        (
+            "var LANDING_PATH = '/';",
+            format!("var LANDING_PATH = '{landing}';"),
+        ),
+    ] {
+        assert!(
+            out.contains(from),
+            "flow-e-parent.html no longer has {from}"
+        );
+        out = out.replace(from, &to);
+    }
+    out
+}
+
+#[test]
+fn flow_e_parent_page_opens_a_session_elsewhere_with_the_bridge_code() {
+    let Some(browser) = chromium() else {
+        return blackbox::skip(
+            "flow_e",
+            "Chromium is not installed (scripts/install-deps.sh chromium)",
+        );
+    };
+    let gate_port = std::sync::Arc::new(std::sync::OnceLock::<u16>::new());
+    let portal_port = std::sync::Arc::new(std::sync::OnceLock::<u16>::new());
+    // The app: /to-portal sends the browser on to the customer's page; every
+    // other page says who the app sees, on which host.
+    let app = {
+        let portal_port = portal_port.clone();
+        App::start(move |req| {
+            if req.target == "/to-portal" {
+                let portal = portal_port.get().copied().unwrap_or_default();
+                let html = format!(
+                    "<!doctype html><script>location.replace('http://127.0.0.1:{portal}/parent.html')</script>"
+                );
+                return (200, "text/html; charset=utf-8", html);
+            }
+            let html = format!(
+                "<!doctype html><title>app</title><p id=\"who\">host={} user={} path={}</p>",
+                req.header("host").unwrap_or_default(),
+                req.header("x-auth-request-user").unwrap_or("nobody"),
+                req.target
+            );
+            (200, "text/html; charset=utf-8", html)
+        })
+    };
+    let portal = {
+        let gate_port = gate_port.clone();
+        App::start(move |req| {
+            let g = gate_port.get().copied().unwrap_or_default();
+            if req.target == "/parent.html" {
+                let page = parent_page(
+                    &format!("http://127.0.0.1:{g}"),
+                    &format!("http://localhost:{g}"),
+                    "/signed-in",
+                );
+                (200, "text/html; charset=utf-8", page)
+            } else {
+                (404, "text/plain", "not found".into())
+            }
+        })
+    };
+    portal_port.set(portal.port).unwrap();
+    let gate = start_gate(
+        &app,
+        &format!(
+            "login_url: http://127.0.0.1:9/login\nhome_path: /to-portal\n\
+             allowed_origins: [{}]\nkeys: [{{ alg: HS256, secret_file: acme.secret }}]",
+            portal.origin()
+        ),
+        &[],
+    );
+    gate_port.set(gate.proxy_port).unwrap();
+
+    // The browser signs in on 127.0.0.1 (flow B), lands on the customer's
+    // page, whose bridge code opens a second session on `localhost`.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({"sub": "grace", "email": "grace@acme.example", "iat": now, "exp": now + 120}),
+        &jsonwebtoken::EncodingKey::from_secret(ACME_SECRET.strip_suffix(b"\n").unwrap()),
+    )
+    .unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let mut cmd = Command::new(browser);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .arg(gate.url(&format!("/_sso/jwt?jwt={token}")));
+    let mut chromium = Proc::spawn("chromium", cmd, profile.path().join("chromium.log"));
+
+    // The app sees the landing page on `localhost`, with the user: the
+    // second session was opened with the bridge's code.
+    let host = format!("localhost:{}", gate.proxy_port);
+    let signed_in = |r: &blackbox::AppRequest| {
+        r.target == "/signed-in"
+            && r.header("host") == Some(host.as_str())
+            && r.header("x-auth-request-user") == Some("grace")
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !app.seen().iter().any(signed_in) {
+        chromium.assert_running();
+        assert!(
+            Instant::now() < deadline,
+            "the parent page did not end signed in on {host} within 60 s; the app saw {:?}; \
+             the portal saw {:?}",
+            app.seen()
+                .iter()
+                .map(|r| format!("{} {}", r.header("host").unwrap_or_default(), r.target))
+                .collect::<Vec<_>>(),
+            portal
+                .seen()
+                .iter()
+                .map(|r| r.target.clone())
+                .collect::<Vec<_>>(),
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("flow E signed in after {:?}", started.elapsed());
+    drop(chromium);
+    // The way there: the first session's page, then the parent page with its bridge.
+    assert!(app.seen().iter().any(|r| r.target == "/to-portal"));
+    assert!(portal.seen().iter().any(|r| r.target == "/parent.html"));
+    gate.assert_logs_free_of(&[&token]);
+}
