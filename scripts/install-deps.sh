@@ -10,6 +10,7 @@
 #   chromium      the browser tests (headless)
 #   openssl       the key-material tests generate keys, certificates and .p12 files
 #   default-jre-headless  keytool, for the Java truststore test (any JRE will do)
+#   podman runc musl-tools  the container image test (scripts/build-image.sh)
 set -euo pipefail
 
 if [[ $# -gt 0 ]]; then

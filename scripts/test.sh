@@ -5,8 +5,13 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # cmake builds pingora's zlib-ng; redis-server, chromium, openssl and keytool
-# are used by the replay-store, browser and key-material test suites.
-scripts/install-deps.sh cmake redis-server chromium openssl default-jre-headless
+# are used by the replay-store, browser and key-material test suites; podman,
+# runc and musl-tools by the container image test (tests/image.rs).
+scripts/install-deps.sh cmake redis-server chromium openssl default-jre-headless podman runc musl-tools
+# The Python and Node packages of tests/deploy.rs and tests/integrations.rs,
+# cached outside the clone (exit 3: a registry is unreachable, those tests
+# say so and skip).
+scripts/install-test-tools.sh || [[ $? -eq 3 ]]
 
 if [[ -n ${CARGO_TARGET_DIR:-} ]]; then
   echo "==> target directory: $CARGO_TARGET_DIR"
