@@ -28,7 +28,8 @@ flock 9
 
 # Does an installer's output say the registry was out of reach?
 unreachable() {
-  grep -Eqi 'NewConnectionError|Failed to establish a new connection|Temporary failure in name resolution|Max retries exceeded|Could not fetch URL|ConnectTimeout|ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|ECONNRESET|network request to .* failed' "$1"
+  # pip: connection errors, or no version at all of a package that exists.
+  grep -Eqi 'from versions: none|NewConnectionError|Failed to establish a new connection|Temporary failure in name resolution|Max retries exceeded|Could not fetch URL|ConnectTimeout|ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|ECONNRESET|network request to .* failed' "$1"
 }
 
 fingerprint() {
@@ -51,7 +52,7 @@ install_python() {
   fi
   local log
   log=$(mktemp)
-  if ! "$tools/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+  if ! "$tools/venv/bin/python" -m pip install --disable-pip-version-check \
     "$kubernetes_validate" -r "$req" >"$log" 2>&1; then
     cat "$log" >&2
     if unreachable "$log"; then

@@ -64,7 +64,9 @@ fn example_command(lang: &str, file: &str) -> Result<Command, String> {
         "python" => {
             let dir = tools("python")?;
             let mut cmd = Command::new(dir.join("venv/bin/python"));
-            cmd.arg(examples().join("python").join(file));
+            // No __pycache__ left in the clone.
+            cmd.arg(examples().join("python").join(file))
+                .env("PYTHONDONTWRITEBYTECODE", "1");
             Ok(cmd)
         }
         other => panic!("no {other} examples"),
@@ -449,6 +451,7 @@ fn flow_d_python_signer_from_a_keytool_keystore_calls_with_a_bearer_token() {
     let mut curl = with_keystore(curl, &gate, &ks);
     curl.env("SIGNER", "python")
         .env("PYTHON", tools("python").unwrap().join("venv/bin/python"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
         .args(["JDE_CURL", "/_sso/whoami"]);
     let out = run_to_end(curl, "curl/flow-d-bearer.sh");
     let (body, status) = out.trim_end().rsplit_once('\n').unwrap();

@@ -70,10 +70,11 @@ pub fn without_test_env(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
-/// Prints why a test does nothing, so that a skip is never silent.
+/// Prints why a test does nothing, so that a skip is never silent: straight
+/// to stderr, past the test harness's capture of `println!`/`eprintln!`.
 pub fn skip(test: &str, reason: &str) {
-    eprintln!("SKIPPED {test}: {reason}");
-    println!("SKIPPED {test}: {reason}");
+    let line = format!("SKIPPED {test}: {reason}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -548,10 +549,11 @@ pub fn test_tools(part: &str) -> Result<PathBuf, String> {
     match out.status.code() {
         Some(0) => {}
         Some(3) => {
-            return Err(format!(
-                "the {part} package registry is unreachable: {}",
-                stderr.lines().last().unwrap_or_default()
-            ))
+            return Err(stderr
+                .lines()
+                .last()
+                .unwrap_or("a package registry is unreachable")
+                .to_owned())
         }
         _ => panic!(
             "scripts/install-test-tools.sh {part} failed ({}):\n{}{stderr}",
