@@ -17,6 +17,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use http::header::{self, HeaderName};
+use http::request::Parts;
 use http::{Method, Version};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::protocols::http::v1::client::HttpSession as UpstreamSession;
@@ -35,12 +36,14 @@ const POOL_IDLE: Duration = Duration::from_secs(30);
 
 /// Whether `session`'s request can take the short way: HTTP/1.x, no body,
 /// no upgrade, nothing in `Connection` but keep-alive/close, a Host header
-/// and an origin-form target. Everything else takes pingora's path.
+/// and an origin-form target that the URI writes back byte for byte.
+/// Everything else takes pingora's path.
 pub fn can_take(session: &mut Session) -> bool {
     let req = session.req_header();
     let plain = matches!(req.version, Version::HTTP_11 | Version::HTTP_10)
         && req.method != Method::CONNECT
         && req.uri.authority().is_none()
+        && req.uri.path_and_query().map(|p| p.as_str().as_bytes()) == Some(req.raw_path())
         && req.headers.contains_key(header::HOST)
         && !req.headers.contains_key(header::UPGRADE)
         && !req.headers.contains_key(header::TRANSFER_ENCODING)
@@ -63,48 +66,58 @@ fn only_persistence_tokens(value: &[u8]) -> bool {
 
 /// Headers that describe one hop, not the request (RFC 9110 7.6.1): the
 /// same ones pingora-proxy's default request policy strips.
-const HOP_BY_HOP: [&str; 10] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "http2-settings",
+const HOP_BY_HOP: [HeaderName; 10] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    HeaderName::from_static("http2-settings"),
 ];
 
-/// The request head as the app is sent it, before ssogate's own rewrites:
-/// HTTP/1.1, hop-by-hop headers removed.
-pub fn upstream_head(session: &Session) -> RequestHeader {
-    let mut head = session.req_header().clone();
-    head.set_version(Version::HTTP_11);
-    for name in HOP_BY_HOP {
-        if head.headers.contains_key(name) {
-            head.remove_header(&HeaderName::from_static(name));
-        }
+/// The request's side of the exchange: what the app is sent, and what the
+/// client gets of its answer.
+pub trait Exchange {
+    /// The request head for the app; asked again when a pooled connection
+    /// turned out to be closed, so it is never kept for a retry.
+    fn request(&mut self, session: &Session) -> pingora::Result<RequestHeader>;
+    /// Sees the response head before the client does (the response filter
+    /// of pingora's path).
+    fn response(&mut self, response: &mut ResponseHeader) -> pingora::Result<()>;
+}
+
+/// The request as the app is sent it, before ssogate's own rewrites:
+/// HTTP/1.1, hop-by-hop headers removed; the bare `http` parts, which
+/// `headers` rewrites.
+pub fn upstream_head(session: &Session) -> Parts {
+    let mut head = session.req_header().as_owned_parts();
+    head.version = Version::HTTP_11;
+    // Most requests carry none of them but `Connection`.
+    while let Some(name) = head
+        .headers
+        .keys()
+        .find(|k| HOP_BY_HOP.contains(k))
+        .cloned()
+    {
+        head.headers.remove(&name);
     }
     head
 }
 
-/// Sends `head` to the app at `addr` and streams its answer to the client.
-/// `on_response` sees the response head before the client does (the
-/// response filter of pingora's path). Errors carry pingora's types and
-/// sources, so the proxy reports them as it would for its own path.
-pub async fn forward<F>(
+/// Sends the request to the app at `addr` and streams its answer to the
+/// client. Errors carry pingora's types and sources, so the proxy reports
+/// them as it would for its own path.
+pub async fn forward(
     session: &mut Session,
-    head: RequestHeader,
     addr: SocketAddr,
-    on_response: F,
-) -> pingora::Result<()>
-where
-    F: FnOnce(&mut ResponseHeader) -> pingora::Result<()>,
-{
-    let head_only = head.method == Method::HEAD;
-    let (mut upstream, response) = exchange(head, addr).await?;
-    let mut response = response;
+    exchange: &mut impl Exchange,
+) -> pingora::Result<()> {
+    let head_only = session.req_header().method == Method::HEAD;
+    let (mut upstream, mut response) = send(session, addr, exchange).await?;
     let empty = head_only || upstream.is_body_done();
     if !empty && !has_framing(&response) && !matches!(response.status.as_u16(), 204 | 304) {
         // A body that ends when the app closes (HTTP/1.0 style) goes out
@@ -113,7 +126,7 @@ where
         response.set_version(Version::HTTP_11);
         response.insert_header(header::TRANSFER_ENCODING, "chunked")?;
     }
-    on_response(&mut response)?;
+    exchange.response(&mut response)?;
     session
         .write_response_header(response, empty)
         .await
@@ -137,37 +150,33 @@ where
     Ok(())
 }
 
-fn has_framing(response: &ResponseHeader) -> bool {
-    response.headers.contains_key(header::TRANSFER_ENCODING)
-        || response.headers.contains_key(header::CONTENT_LENGTH)
-}
-
 /// Writes the request head and reads the final response head, on a pooled
 /// connection when one is idle. A pooled connection that turns out to be
 /// closed before it answered anything is dropped and the next one tried:
 /// the app never saw the request, so sending it again is safe.
-async fn exchange(
-    head: RequestHeader,
+async fn send(
+    session: &Session,
     addr: SocketAddr,
+    exchange: &mut impl Exchange,
 ) -> pingora::Result<(UpstreamSession, Box<ResponseHeader>)> {
     while let Some(stream) = pool::take(addr) {
-        match exchange_on(stream, Box::new(head.clone())).await {
+        match send_on(stream, exchange.request(session)?).await {
             Ok(done) => return Ok(done),
             Err(e) if e.etype() == &ErrorType::ConnectionClosed || is_reset(&e) => continue,
             Err(e) => return Err(e),
         }
     }
     let stream = connect(addr).await?;
-    exchange_on(stream, Box::new(head)).await
+    send_on(stream, exchange.request(session)?).await
 }
 
-async fn exchange_on(
+async fn send_on(
     stream: Stream,
-    head: Box<RequestHeader>,
+    head: RequestHeader,
 ) -> pingora::Result<(UpstreamSession, Box<ResponseHeader>)> {
     let mut upstream = UpstreamSession::new(stream);
     upstream
-        .write_request_header(head)
+        .write_request_header(Box::new(head))
         .await
         .map_err(|e| e.into_up())?;
     loop {
@@ -182,6 +191,11 @@ async fn exchange_on(
             return Ok((upstream, response));
         }
     }
+}
+
+fn has_framing(response: &ResponseHeader) -> bool {
+    response.headers.contains_key(header::TRANSFER_ENCODING)
+        || response.headers.contains_key(header::CONTENT_LENGTH)
 }
 
 /// A reused connection the app has since reset answers the write or the

@@ -5,13 +5,30 @@
 //! `frame-ancestors 'self'` is added only when it made none.
 
 use http::header::{CONTENT_SECURITY_POLICY, X_FRAME_OPTIONS};
+use http::HeaderValue;
 use pingora::http::ResponseHeader;
+use pingora::{ErrorType::InvalidHTTPHeader, OrErr};
 
 use crate::config::Org;
+
+/// The policy of an app that said nothing about who may frame it.
+const SELF_ONLY: &str = "frame-ancestors 'self'";
 
 /// Applies the policy to a response of the app.
 pub fn apply(response: &mut ResponseHeader, org: Option<&Org>) -> pingora::Result<()> {
     let embeddable = org.filter(|o| !o.allowed_origins.is_empty());
+    if !response.headers.contains_key(CONTENT_SECURITY_POLICY) {
+        // Most answers carry no policy of their own: one header to add.
+        let policy = match embeddable {
+            Some(org) => {
+                response.remove_header(&X_FRAME_OPTIONS);
+                HeaderValue::from_str(&org.frame_ancestors)
+                    .or_err(InvalidHTTPHeader, "frame-ancestors")?
+            }
+            None => HeaderValue::from_static(SELF_ONLY),
+        };
+        return response.insert_header(CONTENT_SECURITY_POLICY, policy);
+    }
     let policies: Vec<String> = response
         .headers
         .get_all(CONTENT_SECURITY_POLICY)
@@ -23,7 +40,7 @@ pub fn apply(response: &mut ResponseHeader, org: Option<&Org>) -> pingora::Resul
         .any(|p| directives(p).any(is_frame_ancestors));
     let Some(org) = embeddable else {
         if !has_frame_ancestors {
-            set_policies(response, policies, "frame-ancestors 'self'")?;
+            set_policies(response, policies, SELF_ONLY)?;
         }
         return Ok(());
     };
@@ -42,10 +59,7 @@ pub fn apply(response: &mut ResponseHeader, org: Option<&Org>) -> pingora::Resul
 
 /// ssogate's own pages get the same policy as the app's.
 pub fn own_reply_headers(org: Option<&Org>) -> [(http::HeaderName, String); 1] {
-    let policy = org.map_or_else(
-        || "frame-ancestors 'self'".to_owned(),
-        |o| o.frame_ancestors.clone(),
-    );
+    let policy = org.map_or_else(|| SELF_ONLY.to_owned(), |o| o.frame_ancestors.clone());
     [(CONTENT_SECURITY_POLICY, policy)]
 }
 

@@ -2,14 +2,22 @@
 //! pass for an identity header, the identity ssogate vouches for, none of
 //! ssogate's own cookies, and X-Forwarded-* set as a well-behaved proxy sets
 //! them.
+//!
+//! The rewrite works on the bare `http` parts of the request, whichever way
+//! it then travels: names already parsed, no second map of spellings to keep
+//! in step (pingora's request head keeps one, and every insert into it
+//! parses the name again). Header names therefore reach the app in their
+//! canonical case, as from Envoy; HTTP says they are case-insensitive.
 
 use std::net::IpAddr;
 
-use http::header::COOKIE;
-use pingora::http::RequestHeader;
+use http::header::{COOKIE, HOST};
+use http::request::Parts;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use pingora::{ErrorType::InvalidHTTPHeader, OrErr};
 
 use crate::config::{ClaimSource, Config, SessionSettings};
-use crate::request;
+use crate::request::{self, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID};
 use crate::session::Identity;
 
 /// Who sent the request to ssogate, for the X-Forwarded-* headers.
@@ -23,43 +31,39 @@ pub struct Peer<'a> {
 
 /// Rewrites the request for the app.
 pub fn rewrite_request(
-    upstream: &mut RequestHeader,
+    upstream: &mut Parts,
     config: &Config,
     identity: Option<&Identity>,
     peer: &Peer,
 ) -> pingora::Result<()> {
-    strip_identity_headers(upstream, &config.stripped_headers);
+    let headers = &mut upstream.headers;
+    strip_identity_headers(headers, &config.stripped_headers);
     if let Some(identity) = identity {
-        inject_identity(upstream, config, identity)?;
+        inject_identity(headers, config, identity)?;
     }
-    strip_own_cookies(upstream, &config.session);
+    strip_own_cookies(headers, &config.session);
     set_forwarded(upstream, config, peer)
 }
 
 /// Removes every client header that could pass for an identity header:
 /// any case, `_` for `-`.
-fn strip_identity_headers(upstream: &mut RequestHeader, stripped: &[String]) {
-    let doomed: Vec<http::HeaderName> = upstream
-        .headers
-        .keys()
-        .filter(|name| {
-            let name = name.as_str();
-            stripped.iter().any(|s| {
-                s.len() == name.len()
-                    && s.bytes()
-                        .zip(name.bytes())
-                        .all(|(a, b)| a == if b == b'_' { b'-' } else { b })
-            })
+fn strip_identity_headers(headers: &mut HeaderMap, stripped: &[String]) {
+    let spoofs = |name: &HeaderName| {
+        let name = name.as_str();
+        stripped.iter().any(|s| {
+            s.len() == name.len()
+                && s.bytes()
+                    .zip(name.bytes())
+                    .all(|(a, b)| a == if b == b'_' { b'-' } else { b })
         })
-        .cloned()
-        .collect();
-    for name in doomed {
-        upstream.remove_header(&name);
+    };
+    while let Some(name) = headers.keys().find(|n| spoofs(n)).cloned() {
+        headers.remove(&name);
     }
 }
 
 fn inject_identity(
-    upstream: &mut RequestHeader,
+    headers: &mut HeaderMap,
     config: &Config,
     identity: &Identity,
 ) -> pingora::Result<()> {
@@ -70,7 +74,9 @@ fn inject_identity(
             ClaimSource::Claim(claim) => identity.claim_text(claim),
         };
         if let Some(value) = value {
-            upstream.insert_header(header.name.clone(), value)?;
+            let value =
+                HeaderValue::try_from(value).or_err(InvalidHTTPHeader, "identity header value")?;
+            headers.insert(header.name.clone(), value);
         }
     }
     Ok(())
@@ -78,7 +84,7 @@ fn inject_identity(
 
 /// The session and state cookies are ssogate's alone; the app's own cookies
 /// pass untouched.
-fn strip_own_cookies(upstream: &mut RequestHeader, settings: &SessionSettings) {
+fn strip_own_cookies(headers: &mut HeaderMap, settings: &SessionSettings) {
     let ours = [
         settings.cookie_name.as_str(),
         settings.state_cookie_name.as_str(),
@@ -87,63 +93,75 @@ fn strip_own_cookies(upstream: &mut RequestHeader, settings: &SessionSettings) {
         let name = pair.split('=').next().unwrap_or_default().trim();
         ours.contains(&name)
     };
-    let values: Vec<&str> = upstream
-        .headers
+    let pairs = |headers: &HeaderMap| -> Vec<String> {
+        headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .map(str::trim)
+            .filter(|p| !p.is_empty() && !is_ours(p))
+            .map(str::to_owned)
+            .collect()
+    };
+    let has_ours = headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .collect();
-    if !values.iter().any(|v| v.split(';').any(is_ours)) {
+        .flat_map(|v| v.split(';'))
+        .any(is_ours);
+    if !has_ours {
         return;
     }
-    let kept: Vec<&str> = values
-        .iter()
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .filter(|p| !p.is_empty() && !is_ours(p))
-        .collect();
-    let joined = kept.join("; ");
-    upstream.remove_header(&COOKIE);
-    if !joined.is_empty() {
-        // `joined` is made only of parts of headers that were valid.
-        let _ = upstream.insert_header(COOKIE, joined);
+    let kept = pairs(headers).join("; ");
+    headers.remove(COOKIE);
+    if !kept.is_empty() {
+        // `kept` is made only of parts of headers that were valid.
+        if let Ok(kept) = HeaderValue::try_from(kept) {
+            headers.insert(COOKIE, kept);
+        }
     }
 }
 
 /// X-Forwarded-For/-Proto/-Host and X-Request-Id: a trusted proxy's values
 /// are extended or kept, anyone else's replaced.
-fn set_forwarded(
-    upstream: &mut RequestHeader,
-    config: &Config,
-    peer: &Peer,
-) -> pingora::Result<()> {
+fn set_forwarded(upstream: &mut Parts, config: &Config, peer: &Peer) -> pingora::Result<()> {
     let trusted = peer.trusted;
+    let headers = &mut upstream.headers;
     if let Some(ip) = peer.client_ip {
-        let previous = upstream
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
+        let previous = headers
+            .get(X_FORWARDED_FOR)
             .filter(|_| trusted)
-            .map(str::to_owned);
-        let value = match previous {
-            Some(p) if !p.is_empty() => format!("{p}, {ip}"),
-            _ => ip.to_string(),
-        };
-        upstream.insert_header("x-forwarded-for", value)?;
-    }
-    let proto = request::client_scheme(config, upstream, trusted);
-    upstream.insert_header("x-forwarded-proto", http::HeaderValue::from_static(proto))?;
-    let keep_host = trusted && upstream.headers.contains_key("x-forwarded-host");
-    if !keep_host {
-        match request::host(upstream).map(str::to_owned) {
-            Some(host) => upstream.insert_header("x-forwarded-host", host)?,
-            None => {
-                upstream.remove_header("x-forwarded-host");
-            }
+            .and_then(|v| v.to_str().ok())
+            .filter(|p| !p.is_empty());
+        let mut value = Vec::with_capacity(previous.map_or(0, |p| p.len() + 2) + 15);
+        if let Some(previous) = previous {
+            value.extend_from_slice(previous.as_bytes());
+            value.extend_from_slice(b", ");
         }
+        request::push_ip(&mut value, ip);
+        let value = HeaderValue::try_from(value).or_err(InvalidHTTPHeader, "X-Forwarded-For")?;
+        headers.insert(X_FORWARDED_FOR, value);
     }
-    if !(trusted && upstream.headers.contains_key("x-request-id")) {
-        upstream.insert_header("x-request-id", peer.request_id)?;
+    let proto = request::client_scheme(config, headers, trusted);
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+    if !(trusted && headers.contains_key(X_FORWARDED_HOST)) {
+        // The Host header itself (a shared buffer, not a copy), or the
+        // authority of an absolute-form target.
+        let host = headers.get(HOST).cloned().or_else(|| {
+            upstream
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        match host {
+            Some(host) => headers.insert(X_FORWARDED_HOST, host),
+            None => headers.remove(X_FORWARDED_HOST),
+        };
+    }
+    if !(trusted && headers.contains_key(X_REQUEST_ID)) {
+        let id = HeaderValue::from_str(peer.request_id).or_err(InvalidHTTPHeader, "request id")?;
+        headers.insert(X_REQUEST_ID, id);
     }
     Ok(())
 }
@@ -152,21 +170,25 @@ fn set_forwarded(
 mod tests {
     use super::*;
 
-    type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
-
     #[test]
-    fn spoofed_identity_headers_are_stripped_in_every_spelling() -> TestResult {
-        let mut req = RequestHeader::build("GET", b"/", None)?;
-        req.append_header("X-Auth-Request-User", "a")?;
-        req.append_header("x_auth_request_user", "b")?;
-        req.append_header("X-AUTH-REQUEST-EMAIL", "c")?;
-        req.append_header("x-other", "d")?;
+    fn spoofed_identity_headers_are_stripped_in_every_spelling() -> Result<(), http::Error> {
+        let (mut parts, ()) = http::Request::builder()
+            .header("X-Auth-Request-User", "a")
+            .header("x_auth_request_user", "b")
+            .header("X-AUTH-REQUEST-EMAIL", "c")
+            .header("x-other", "d")
+            .body(())?
+            .into_parts();
         let stripped = vec![
             "x-auth-request-user".to_owned(),
             "x-auth-request-email".to_owned(),
         ];
-        strip_identity_headers(&mut req, &stripped);
-        let names: Vec<_> = req.headers.keys().map(|k| k.as_str().to_owned()).collect();
+        strip_identity_headers(&mut parts.headers, &stripped);
+        let names: Vec<_> = parts
+            .headers
+            .keys()
+            .map(|k| k.as_str().to_owned())
+            .collect();
         assert_eq!(names, vec!["x-other"]);
         Ok(())
     }

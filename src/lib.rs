@@ -5,6 +5,7 @@
 //! service, the admin service and the background services (the config
 //! watcher, the JWKS refresher), and runs them until a signal stops them.
 
+pub mod access_log;
 pub mod admin;
 pub mod auth;
 pub mod cache;
@@ -102,6 +103,10 @@ pub fn serve(config: Config, loader: Loader) -> Result<(), ServeError> {
     let scratch = std::env::temp_dir().join(format!("ssogate-{}", std::process::id()));
     let conf = ServerConf {
         threads,
+        // One single-threaded runtime per proxy thread, as nginx has one
+        // event loop per worker: a request stays on its thread (and its
+        // thread's upstream pool) with no cross-thread wake-ups.
+        work_stealing: false,
         grace_period_seconds: Some(DRAIN_TIMEOUT.as_secs()),
         graceful_shutdown_timeout_seconds: Some(2),
         pid_file: scratch.with_extension("pid").display().to_string(),

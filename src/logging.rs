@@ -9,7 +9,7 @@
 //! and no allocation per line.
 
 use std::io::Write;
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tracing_subscriber::EnvFilter;
@@ -47,8 +47,35 @@ pub fn init(format: LogFormat) {
         LogFormat::Text => builder.try_init(),
     };
     match result {
-        Ok(()) => start_writer(),
+        Ok(()) => {
+            let _ = FORMAT.set(format);
+            start_writer();
+        }
         Err(e) => eprintln!("ssogate: logging already initialized: {e}"),
+    }
+}
+
+/// The format chosen at start, for the lines written without tracing.
+static FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
+/// Lets `line` append one line (newline included) to this thread's buffer,
+/// in the format chosen at start: for the access log, which formats its
+/// line itself.
+pub fn append(line: impl FnOnce(&mut Vec<u8>, LogFormat)) {
+    let format = FORMAT.get().copied().unwrap_or(LogFormat::Json);
+    let held = OWN.with(|buffer| {
+        let mut buffer = lock(buffer);
+        line(&mut buffer, format);
+        buffer.len()
+    });
+    after_append(held);
+}
+
+fn after_append(held: usize) {
+    if held >= WRITE_OWN_AT {
+        HUB.write_all_buffers();
+    } else if held >= FLUSH_AT {
+        HUB.ring();
     }
 }
 
@@ -148,11 +175,7 @@ impl Write for ThreadBuffer {
             buffer.extend_from_slice(line);
             buffer.len()
         });
-        if held >= WRITE_OWN_AT {
-            HUB.write_all_buffers();
-        } else if held >= FLUSH_AT {
-            HUB.ring();
-        }
+        after_append(held);
         Ok(line.len())
     }
 

@@ -14,6 +14,7 @@ use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType};
 
+use crate::access_log::{self, AccessLine};
 use crate::config::{Config, Upstream};
 use crate::ctx::{Request, RequestCtx};
 use crate::decision::{Decision, Refusal, Stage};
@@ -64,10 +65,8 @@ impl ProxyHttp for Gateway {
         }
         // Almost every request: forwarded here, with the same rewrites as
         // the phases below, without pingora-proxy's general path.
-        let mut head = forward::upstream_head(session);
-        to_app(&mut head, ctx)?;
         let addr = upstream_of(ctx).addr;
-        forward::forward(session, head, addr, |response| from_app(response, ctx)).await?;
+        forward::forward(session, addr, &mut ShortWay(ctx)).await?;
         Ok(true)
     }
 
@@ -87,7 +86,13 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        to_app(upstream, ctx)
+        // The rewrite works on the bare parts (see `headers`); the target
+        // is put back as the client sent it.
+        let target = upstream.raw_path().to_vec();
+        let mut parts = upstream.as_owned_parts();
+        to_app(&mut parts, ctx)?;
+        *upstream = RequestHeader::from(parts);
+        upstream.set_raw_path(&target)
     }
 
     async fn upstream_response_filter(
@@ -126,6 +131,12 @@ impl ProxyHttp for Gateway {
                 ErrorSource::Internal | ErrorSource::Unset => 500,
             },
         };
+        // After an answer of ssogate's own the connection is as good as new,
+        // unless part of a request body is still unread on it.
+        let reusable = code > 0 && session.response_written().is_none() && session.is_body_done();
+        if !reusable {
+            session.set_keepalive(None);
+        }
         if code > 0 && session.response_written().is_none() {
             let navigation = request::is_navigation(session.req_header());
             let error = if code >= 500 {
@@ -140,7 +151,7 @@ impl ProxyHttp for Gateway {
         }
         FailToProxy {
             error_code: code,
-            can_reuse_downstream: false,
+            can_reuse_downstream: reusable,
         }
     }
 
@@ -166,23 +177,24 @@ impl ProxyHttp for Gateway {
         if let Some((method, result)) = auth {
             org_metrics.auth(method, result);
         }
-        let req = session.req_header();
-        tracing::info!(
-            target: "ssogate::access",
-            request_id = %ctx.request_id,
-            org = ctx.org().map_or("_none", |o| o.name.as_str()),
-            method = %req.method,
-            path = req.uri.path(),
-            status,
-            outcome = outcome.label(),
-            auth_method = auth.map(|(m, _)| m.label()),
-            auth_result = auth.map(|(_, r)| r.label()),
-            principal = ctx.identity().map(|i| i.principal.as_str()),
-            client = ctx.client_ip.map(tracing::field::display),
-            upstream_ms = ctx.upstream_time.map(|d| d.as_secs_f64() * 1000.0),
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            error = e.map(|e| e.etype().as_str()),
-        );
+        if access_log::enabled() {
+            let req = session.req_header();
+            access_log::write(&AccessLine {
+                request_id: &ctx.request_id,
+                org: ctx.org().map_or("_none", |o| o.name.as_str()),
+                method: req.method.as_str(),
+                path: req.uri.path(),
+                status,
+                outcome: outcome.label(),
+                auth_method: auth.map(|(m, _)| m.label()),
+                auth_result: auth.map(|(_, r)| r.label()),
+                principal: ctx.identity().map(|i| i.principal.as_str()),
+                client: ctx.client_ip,
+                upstream: ctx.upstream_time,
+                duration: elapsed,
+                error: e.map(|e| e.etype().as_str()),
+            });
+        }
     }
 }
 
@@ -272,7 +284,7 @@ fn upstream_of(ctx: &RequestCtx) -> &Upstream {
 }
 
 /// The request head on its way to the app (SPEC 6).
-fn to_app(upstream: &mut RequestHeader, ctx: &mut RequestCtx) -> pingora::Result<()> {
+fn to_app(upstream: &mut http::request::Parts, ctx: &mut RequestCtx) -> pingora::Result<()> {
     let peer = Peer {
         client_ip: ctx.client_ip,
         trusted: ctx.trusted_peer,
@@ -284,11 +296,23 @@ fn to_app(upstream: &mut RequestHeader, ctx: &mut RequestCtx) -> pingora::Result
     Ok(())
 }
 
-/// The app's response head on its way to the client, on the short way (on
-/// pingora's path, `upstream_response_filter` and `response_filter`).
-fn from_app(response: &mut ResponseHeader, ctx: &mut RequestCtx) -> pingora::Result<()> {
-    ctx.upstream_time = ctx.upstream_sent.map(|t| t.elapsed());
-    framing::apply(response, ctx.org().map(|o| o.as_ref()))
+/// The short way's hooks: the same rewrites as pingora's path makes in
+/// `upstream_request_filter`, `upstream_response_filter` and
+/// `response_filter`.
+struct ShortWay<'c>(&'c mut RequestCtx);
+
+impl forward::Exchange for ShortWay<'_> {
+    fn request(&mut self, session: &Session) -> pingora::Result<RequestHeader> {
+        let mut head = forward::upstream_head(session);
+        to_app(&mut head, self.0)?;
+        Ok(RequestHeader::from(head))
+    }
+
+    fn response(&mut self, response: &mut ResponseHeader) -> pingora::Result<()> {
+        let ctx = &mut *self.0;
+        ctx.upstream_time = ctx.upstream_sent.map(|t| t.elapsed());
+        framing::apply(response, ctx.org().map(|o| o.as_ref()))
+    }
 }
 
 /// What a request finally counts as: its decision, unless it then failed

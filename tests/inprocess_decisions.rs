@@ -232,10 +232,9 @@ impl Harness {
         let identity = Identity {
             org: org.into(),
             principal: principal.into(),
-            claims: json!({"email": format!("{principal}@{org}.test")})
-                .as_object()
-                .cloned()
-                .unwrap(),
+            claims: [("email".to_owned(), json!(format!("{principal}@{org}.test")))]
+                .into_iter()
+                .collect(),
             issued_at: now - 10,
             expires_at,
             session_id: ssogate::session::random_id(),

@@ -150,3 +150,33 @@ fn a_request_with_a_body_reaches_the_app_whole() {
     );
     assert_eq!(app_header(&seen, "x-auth-request-user"), vec!["alice"]);
 }
+
+#[test]
+fn a_502_keeps_the_clients_connection() {
+    // nothing listens on the app's port
+    let g = Gate::start(&with_upstream(free_port()));
+    let request = b"GET /public/page HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    let mut first = RawResponse::send(g.proxy_port, request);
+    assert!(first.read_until(Duration::from_secs(5), |r| r.body().1));
+    assert_eq!(first.status(), Some(502), "{}", first.text());
+    assert_ne!(
+        first.header("connection").map(|v| v.to_ascii_lowercase()),
+        Some("close".to_owned()),
+        "{}",
+        first.text()
+    );
+    // the same connection serves the next request
+    first.stream.write_all(request).unwrap();
+    let mut second = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !second.windows(4).any(|w| w == b"\r\n\r\n") && std::time::Instant::now() < deadline {
+        match std::io::Read::read(&mut first.stream, &mut buf) {
+            Ok(0) => break,
+            Ok(n) => second.extend_from_slice(&buf[..n]),
+            Err(_) => continue,
+        }
+    }
+    let second = String::from_utf8_lossy(&second);
+    assert!(second.starts_with("HTTP/1.1 502"), "{second:?}");
+}
