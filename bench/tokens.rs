@@ -98,7 +98,7 @@ fn cookies(config: &Path, org: &str, count: usize) -> Vec<String> {
         let identity = ssogate::session::Identity {
             org: org.to_owned(),
             principal: format!("user{i}"),
-            claims: serde_json::Map::from_iter([(
+            claims: ssogate::session::Claims::from_iter([(
                 "email".to_owned(),
                 json!(format!("user{i}@bench.example")),
             )]),

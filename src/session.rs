@@ -4,7 +4,7 @@
 
 use cookie::{Cookie, CookieJar, Key};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::config::SessionSettings;
 
@@ -22,7 +22,7 @@ pub struct Identity {
     pub principal: String,
     /// Only the claims identity headers read.
     #[serde(rename = "c", default)]
-    pub claims: Map<String, Value>,
+    pub claims: Claims,
     #[serde(rename = "i")]
     pub issued_at: i64,
     #[serde(rename = "e")]
@@ -40,6 +40,67 @@ impl Identity {
             }
             other => Some(scalar_text(other)),
         }
+    }
+}
+
+/// The claims a session keeps: only those identity headers read (SPEC 5),
+/// a handful at most, in name order. One exact-size slice rather than a
+/// map: an identity may sit in the validated-session cache a million times
+/// over, and a B-tree node per identity weighed more than all the rest of
+/// it. On the wire (the cookie, whoami) it is a JSON object.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Claims(Box<[(Box<str>, Value)]>);
+
+impl Claims {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| **n == *name).map(|(_, v)| v)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
+        self.0.iter().map(|(n, v)| (&**n, v))
+    }
+}
+
+/// Like a map's inserts: the last value given for a name wins.
+impl FromIterator<(String, Value)> for Claims {
+    fn from_iter<I: IntoIterator<Item = (String, Value)>>(claims: I) -> Self {
+        let mut all: Vec<(Box<str>, Value)> = claims
+            .into_iter()
+            .map(|(n, v)| (n.into_boxed_str(), v))
+            .collect();
+        all.reverse();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.dedup_by(|later, kept| later.0 == kept.0);
+        Claims(all.into_boxed_slice())
+    }
+}
+
+impl Serialize for Claims {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Claims {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Object;
+        impl<'de> serde::de::Visitor<'de> for Object {
+            type Value = Claims;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of claims")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Claims, A::Error> {
+                let mut claims = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(entry) = map.next_entry::<String, Value>()? {
+                    claims.push(entry);
+                }
+                Ok(claims.into_iter().collect())
+            }
+        }
+        deserializer.deserialize_map(Object)
     }
 }
 
@@ -173,17 +234,36 @@ mod tests {
     }
 
     fn identity() -> Identity {
-        let mut claims = Map::new();
-        claims.insert("groups".into(), serde_json::json!(["a", "b"]));
-        claims.insert("email".into(), "a@x".into());
+        let claims = [
+            ("groups".to_owned(), serde_json::json!(["a", "b"])),
+            ("email".to_owned(), "a@x".into()),
+        ];
         Identity {
             org: "acme".into(),
             principal: "alice".into(),
-            claims,
+            claims: claims.into_iter().collect(),
             issued_at: 100,
             expires_at: 1000,
             session_id: "sid-1".into(),
         }
+    }
+
+    #[test]
+    fn claims_are_an_object_in_name_order_and_the_last_value_wins() -> Result<(), serde_json::Error>
+    {
+        let claims: Claims = [
+            ("b".to_owned(), Value::from(1)),
+            ("a".to_owned(), Value::from("x")),
+            ("b".to_owned(), Value::from(2)),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(serde_json::to_string(&claims)?, r#"{"a":"x","b":2}"#);
+        assert_eq!(claims.get("b"), Some(&Value::from(2)));
+        assert_eq!(claims.get("c"), None);
+        let back: Claims = serde_json::from_str(r#"{"b":2,"a":"x"}"#)?;
+        assert_eq!(back, claims);
+        Ok(())
     }
 
     #[test]

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use crate::config::{Config, Org};
 use crate::keys::parse_alg;
 use crate::metrics::AuthResult;
-use crate::session::Identity;
+use crate::session::{Claims, Identity};
 
 /// Tokens longer than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -326,11 +326,8 @@ fn principal(claims: &Map<String, Value>, claim: &str) -> Result<String, Rejecti
 
 /// The mapped claims, checked to be header-safe: strings, numbers, booleans
 /// or arrays of those, none holding a control character.
-fn mapped_claims(
-    claims: &Map<String, Value>,
-    names: &[String],
-) -> Result<Map<String, Value>, Rejection> {
-    let mut out = Map::new();
+fn mapped_claims(claims: &Map<String, Value>, names: &[String]) -> Result<Claims, Rejection> {
+    let mut out = Vec::new();
     for name in names {
         let Some(value) = claims.get(name) else {
             continue;
@@ -342,9 +339,9 @@ fn mapped_claims(
         if !ok {
             return Err(Rejection::BadClaims);
         }
-        out.insert(name.clone(), value.clone());
+        out.push((name.clone(), value.clone()));
     }
-    Ok(out)
+    Ok(out.into_iter().collect())
 }
 
 fn is_header_scalar(value: &Value) -> bool {

@@ -170,11 +170,11 @@ impl CodeRequest {
 
     /// The session identity; only the claims identity headers read are kept.
     fn identity(self, org: &Org, mapped: &[String], now: i64) -> Identity {
-        let mut claims = Map::new();
+        let mut claims = Vec::new();
         let mut put = |name: &str, value: Option<Value>| {
             if let Some(value) = value {
                 if mapped.iter().any(|m| m == name) {
-                    claims.insert(name.to_owned(), value);
+                    claims.push((name.to_owned(), value));
                 }
             }
         };
@@ -187,7 +187,7 @@ impl CodeRequest {
         Identity {
             org: org.name.clone(),
             principal: self.email,
-            claims,
+            claims: claims.into_iter().collect(),
             issued_at: now,
             expires_at: now,
             session_id: String::new(),
