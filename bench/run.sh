@@ -424,7 +424,11 @@ verify_rate() {
   OPENSSL_VERIFY=$(awk '/^rsa 2048 bits/ { print $NF }' <<<"$openssl_out")
   criterion_out=$("${PROXY_CPU[@]}" cargo bench --bench validation -- 'verify/RS256' 2>/dev/null)
   # "time:   [a unit b unit c unit]": the middle estimate.
-  VERIFY_US=$(awk '/^verify\/RS256/ { getline } /time:/ { v = $4; u = $5; if (u == "ms") v *= 1000; if (u == "ns") v /= 1000; print v; exit }' <<<"$criterion_out")
+  VERIFY_US=$(awk '/verify\/RS256/ { found = 1 }
+    found && /time:/ {
+      match($0, /\[[^]]*\]/); split(substr($0, RSTART + 1, RLENGTH - 2), t, " ")
+      v = t[3]; if (t[4] == "ms") v *= 1000; if (t[4] == "ns") v /= 1000; print v; exit
+    }' <<<"$criterion_out")
   [[ -n $OPENSSL_VERIFY && -n $VERIFY_US ]] || die "could not read the verification rates"
   SSOGATE_VERIFY=$(awk -v us="$VERIFY_US" 'BEGIN { printf "%.0f", 1e6 / us }')
 }
