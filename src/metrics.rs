@@ -315,6 +315,52 @@ pub fn render() -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+// ---- The replay store (SPEC 11) -----------------------------------------------------------
+
+/// A replay-store operation (`ssogate_replay_store_errors_total{op}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOp {
+    /// Spending a token's `jti` or a one-time code.
+    Spend,
+    /// Writing a logout's revocation for the other replicas.
+    Revoke,
+    /// Reading the other replicas' revocations.
+    Check,
+}
+
+impl StoreOp {
+    const ALL: [StoreOp; 3] = [StoreOp::Spend, StoreOp::Revoke, StoreOp::Check];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            StoreOp::Spend => "spend",
+            StoreOp::Revoke => "revoke",
+            StoreOp::Check => "check",
+        }
+    }
+}
+
+static STORE_ERRORS: LazyLock<[IntCounter; 3]> = LazyLock::new(|| {
+    let family = registered(defined(IntCounterVec::new(
+        Opts::new(
+            "ssogate_replay_store_errors_total",
+            "Failed replay-store operations, by operation.",
+        ),
+        &["op"],
+    )));
+    StoreOp::ALL.map(|op| family.with_label_values(&[op.label()]))
+});
+
+/// Counts one failed replay-store operation.
+pub fn replay_store_error(op: StoreOp) {
+    STORE_ERRORS[op as usize].inc();
+}
+
+/// Exports every `op` series, at zero until something fails.
+pub fn export_replay_store_errors() {
+    LazyLock::force(&STORE_ERRORS);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

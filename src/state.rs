@@ -12,6 +12,8 @@ use crate::replay::ReplayStore;
 pub struct Shared {
     /// The current config snapshot; a request keeps the one it started with.
     pub config: ArcSwap<Config>,
+    /// Spent ids and revoked sessions; revocation checks never leave the
+    /// process (see `replay`).
     pub replay: Box<dyn ReplayStore>,
     /// Validated credentials; sized once, at start.
     pub cache: SessionCache,
@@ -26,6 +28,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(config: Config, replay: Box<dyn ReplayStore>) -> Self {
         crate::metrics::set_generation(1);
+        crate::metrics::export_replay_store_errors();
         Shared {
             cache: SessionCache::new(config.session.cache_max_entries),
             config: ArcSwap::from_pointee(config),
