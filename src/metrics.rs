@@ -362,6 +362,30 @@ pub fn export_replay_store_errors() {
 }
 
 #[cfg(test)]
+mod replay_store_tests {
+    use super::*;
+
+    #[test]
+    fn every_op_is_exported_and_counted_apart() {
+        export_replay_store_errors();
+        let series = |op: &str| format!("ssogate_replay_store_errors_total{{op=\"{op}\"}}");
+        let text = render();
+        for op in ["spend", "revoke", "check"] {
+            assert!(text.contains(&series(op)), "{op} missing:\n{text}");
+        }
+        let count = |text: &str, op: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{} ", series(op))))
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        let before = count(&text, "revoke");
+        replay_store_error(StoreOp::Revoke);
+        let after = count(&render(), "revoke");
+        assert_eq!(after, before.map(|n| n + 1));
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
