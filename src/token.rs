@@ -179,24 +179,13 @@ fn verify_signature(token: &str, org: &Org) -> Result<Map<String, Value>, Reject
         return Err(Rejection::Malformed);
     }
     let signing_input = &token[..header_b64.len() + 1 + payload_b64.len()];
-    let verdict =
-        org.keys.find_candidate(
-            header.kid.as_deref(),
-            alg,
-            |key| match jsonwebtoken::crypto::verify(
-                signature_b64,
-                signing_input.as_bytes(),
-                &key.key,
-                alg,
-            ) {
-                Ok(true) => Some(Ok(())),
-                Ok(false) => None,
-                Err(e) if matches!(e.kind(), jsonwebtoken::errors::ErrorKind::Base64(_)) => {
-                    Some(Err(Rejection::Malformed))
-                }
-                Err(_) => None,
-            },
-        );
+    let verdict = org.keys.find_candidate(header.kid.as_deref(), alg, |key| {
+        match key.verify(signature_b64, signing_input.as_bytes()) {
+            Ok(true) => Some(Ok(())),
+            Ok(false) => None,
+            Err(_) => Some(Err(Rejection::Malformed)),
+        }
+    });
     match verdict {
         Some(Ok(())) => {}
         Some(Err(rejection)) => return Err(rejection),

@@ -49,6 +49,9 @@ pub enum KeyError {
     HmacPublicKey,
     #[error("bad certificate: {0}")]
     BadCertificate(String),
+    /// Read as a key, but refused by the verifier that would use it.
+    #[error("the key cannot be used for verification ({0})")]
+    Unparsable(String),
     #[error(
         "certificate `{subject}` is not valid now (valid {not_before} to {not_after}); renew it, or set allow_expired_certificate: true"
     )]
@@ -98,6 +101,8 @@ pub enum JwkError {
     RsaTooSmall(usize),
     #[error("{0}")]
     Unusable(jsonwebtoken::errors::Error),
+    #[error("{0}")]
+    Unparsable(KeyError),
 }
 
 fn no_usable_key(skipped: &[(usize, JwkError)]) -> String {

@@ -95,12 +95,9 @@ fn key_from_jwk(jwk: &Jwk, pinned: Option<Algorithm>) -> Result<Option<VerifyKey
         return Ok(None);
     }
     let key = DecodingKey::from_jwk(jwk).map_err(JwkError::Unusable)?;
-    Ok(Some(VerifyKey {
-        kid: jwk.common.key_id.clone(),
-        alg,
-        key,
-        hmac_secret: None,
-    }))
+    let key =
+        VerifyKey::public(alg, jwk.common.key_id.clone(), key).map_err(JwkError::Unparsable)?;
+    Ok(Some(key))
 }
 
 /// The last good set of every URL, kept for the life of the process so
