@@ -104,7 +104,7 @@ fn with_newline(secret: &[u8]) -> Vec<u8> {
 #[test]
 fn kubernetes_data_symlink_swap_rotates_a_secret() {
     let upstream = Upstream::start();
-    let (proxy_port, admin_port) = two_ports();
+    let [proxy_port, admin_port] = free_ports();
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_path_buf();
     let config = k8s_config([proxy_port, admin_port, upstream.port]);
@@ -170,7 +170,7 @@ fn kubernetes_data_symlink_swap_rotates_a_secret() {
 #[test]
 fn kubernetes_separate_configmap_and_secret_volumes() {
     let upstream = Upstream::start();
-    let (proxy_port, admin_port) = two_ports();
+    let [proxy_port, admin_port] = free_ports();
     let dir = tempfile::tempdir().unwrap();
     let cm = dir.path().join("config");
     let sec = dir.path().join("secrets");
@@ -485,10 +485,7 @@ fn unrelated_files_and_unchanged_content_do_not_reload() {
 fn a_request_in_flight_finishes_on_its_snapshot() {
     let body: Vec<u8> = (0..200_000u32).map(|i| b'a' + (i % 26) as u8).collect();
     let slow = SlowUpstream::start(body.clone());
-    let template = BASE.replace(
-        "upstream: http://127.0.0.1:{upstream_port}",
-        &format!("upstream: http://127.0.0.1:{}", slow.port()),
-    );
+    let template = with_upstream(BASE, slow.port());
     let g = Gate::start(&template);
     let jar = g.login_acme("alice");
     let new_cfg = template.replace(

@@ -7,13 +7,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-fn with_upstream(port: u16) -> String {
-    BASE.replace(
-        "upstream: http://127.0.0.1:{upstream_port}",
-        &format!("upstream: http://127.0.0.1:{port}"),
-    )
-}
-
 /// Does the proxy port still answer a new connection with an HTTP response?
 fn answers(port: u16) -> bool {
     let Ok(mut s) = TcpStream::connect_timeout(
@@ -46,7 +39,7 @@ fn sigint_drains_the_request_in_flight_then_exits_0() {
 fn drains_the_request_in_flight_then_exits_0(signal: &str) {
     let body: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
     let slow = SlowUpstream::start(body.clone());
-    let mut g = Gate::start(&with_upstream(slow.port()));
+    let mut g = Gate::start(&with_upstream(BASE, slow.port()));
     let jar = g.login_acme("alice");
     assert!(answers(g.proxy_port));
 

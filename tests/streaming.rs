@@ -11,13 +11,6 @@ use tungstenite::client::IntoClientRequest;
 use tungstenite::http::HeaderValue;
 use tungstenite::{HandshakeError, Message};
 
-fn with_upstream(port: u16) -> String {
-    BASE.replace(
-        "upstream: http://127.0.0.1:{upstream_port}",
-        &format!("upstream: http://127.0.0.1:{port}"),
-    )
-}
-
 /// A WebSocket app: records every connection and upgrade request's headers, greets with
 /// `hello <x-auth-request-user>`, then echoes every message (text prefixed `echo: `).
 struct WsApp {
@@ -90,7 +83,7 @@ fn connect(g: &Gate) -> TcpStream {
 #[test]
 fn authenticated_websocket_upgrade_echoes_both_ways() {
     let app = WsApp::start();
-    let g = Gate::start(&with_upstream(app.server.port));
+    let g = Gate::start(&with_upstream(BASE, app.server.port));
     let jar = g.login_acme("alice");
 
     let mut req = ws_request(&g, "/ws/chat?room=1");
@@ -147,7 +140,7 @@ fn authenticated_websocket_upgrade_echoes_both_ways() {
 #[test]
 fn unauthenticated_websocket_upgrade_is_refused_before_the_app() {
     let app = WsApp::start();
-    let g = Gate::start(&with_upstream(app.server.port));
+    let g = Gate::start(&with_upstream(BASE, app.server.port));
     // no cookie at all, then a forged one
     for cookie in [
         None,
@@ -230,7 +223,7 @@ impl SseApp {
 #[test]
 fn server_sent_events_are_streamed_not_buffered() {
     let app = SseApp::start();
-    let g = Gate::start(&with_upstream(app.server.port));
+    let g = Gate::start(&with_upstream(BASE, app.server.port));
     let jar = g.login_acme("alice");
     let request = format!(
         "GET /events?topic=x HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: text/event-stream\r\nCookie: {}\r\nConnection: close\r\n\r\n",

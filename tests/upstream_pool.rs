@@ -12,13 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-fn with_upstream(port: u16) -> String {
-    BASE.replace(
-        "upstream: http://127.0.0.1:{upstream_port}",
-        &format!("upstream: http://127.0.0.1:{port}"),
-    )
-}
-
 /// An app that answers every request on a connection with keep-alive, and
 /// then, when `idle_close` is set, closes the connection once it has been
 /// idle that long; counts connections and requests.
@@ -61,7 +54,7 @@ impl KeepAliveApp {
 #[test]
 fn connections_to_the_app_are_reused() {
     let app = KeepAliveApp::start(None);
-    let g = Gate::start(&with_upstream(app.server.port));
+    let g = Gate::start(&with_upstream(BASE, app.server.port));
     let jar = g.login_acme("alice");
     for i in 0..20 {
         let r = g.api(&format!("/page/{i}")).jar(&jar).send();
@@ -83,7 +76,7 @@ fn connections_to_the_app_are_reused() {
 #[test]
 fn an_idle_connection_the_app_closed_costs_no_request() {
     let app = KeepAliveApp::start(Some(Duration::from_millis(100)));
-    let g = Gate::start(&with_upstream(app.server.port));
+    let g = Gate::start(&with_upstream(BASE, app.server.port));
     let jar = g.login_acme("alice");
     for round in 0..3 {
         let r = g.api("/again").jar(&jar).send();
@@ -103,7 +96,7 @@ fn an_idle_connection_the_app_closed_costs_no_request() {
 #[test]
 fn a_head_request_gets_the_head_only() {
     let app = KeepAliveApp::start(None);
-    let g = Gate::start(&with_upstream(app.server.port));
+    let g = Gate::start(&with_upstream(BASE, app.server.port));
     let jar = g.login_acme("alice");
     let r = g.req("HEAD", "/doc").jar(&jar).send();
     assert_eq!(r.status, 200);
@@ -126,7 +119,7 @@ fn an_answer_that_ends_with_the_connection_arrives_whole() {
         let _ = stream.write_all(b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n");
         let _ = stream.write_all(sent.as_bytes());
     });
-    let g = Gate::start(&with_upstream(app.port));
+    let g = Gate::start(&with_upstream(BASE, app.port));
     let jar = g.login_acme("alice");
     for _ in 0..2 {
         let r = g.api("/stream").jar(&jar).send();
@@ -154,7 +147,7 @@ fn a_request_with_a_body_reaches_the_app_whole() {
 #[test]
 fn a_502_keeps_the_clients_connection() {
     // nothing listens on the app's port
-    let g = Gate::start(&with_upstream(free_port()));
+    let g = Gate::start(&with_upstream(BASE, free_port()));
     let request = b"GET /public/page HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     let mut first = RawResponse::send(g.proxy_port, request);
     assert!(first.read_until(Duration::from_secs(5), |r| r.body().1));

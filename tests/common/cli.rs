@@ -1,12 +1,14 @@
-//! The `ssogate` command line: [`Cli`] runs it; [`check`] (and its verdicts) and
-//! [`run_until_exit`] on a config directory written for the purpose.
+//! Programs the tests run. The `ssogate` command line: [`Cli`] runs it; [`check`] (and its
+//! verdicts) and [`run_until_exit`] on a config directory written for the purpose. Any other
+//! program in the background: [`Proc`]; the Node and Python tools: [`test_tools`].
 
 use std::ffi::OsStr;
-use std::path::Path;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use super::{config_dir, free_ports, poll};
+use super::{config_dir, free_ports, poll, repo};
 
 #[derive(Debug)]
 pub struct CmdOut {
@@ -127,4 +129,127 @@ pub fn check_accepts(what: &str, template: &str, files: &[(&str, &[u8])]) -> Cmd
         out.stderr
     );
     out
+}
+
+/// A program running in the background, stdout and stderr in a file, killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, mut cmd: Command, log: PathBuf) -> Proc {
+        let out = std::fs::File::create(&log).unwrap();
+        let err = out.try_clone().unwrap();
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        Proc {
+            child,
+            name: name.to_owned(),
+            log,
+        }
+    }
+
+    /// Everything it printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Panics with its output when it has exited.
+    pub fn assert_running(&mut self) {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            panic!(
+                "{} exited early ({status}); its output:\n{}",
+                self.name,
+                self.output()
+            );
+        }
+    }
+
+    /// Waits for it to listen on 127.0.0.1:`port`, failing early (with its output) if it dies.
+    pub fn wait_for_port(&mut self, port: u16, timeout: Duration) {
+        let up = poll(timeout, || {
+            self.assert_running();
+            TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        assert!(
+            up.is_some(),
+            "{} does not listen on {port} after {timeout:?}; its output:\n{}",
+            self.name,
+            self.output()
+        );
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Is `name` a command on PATH?
+pub fn has_command(name: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Removes what cargo sets in a test's environment for the crate under test
+/// (`CARGO_PKG_*`, `CARGO_MANIFEST_DIR`, ...) from a command that runs cargo:
+/// crates that read such variables with `env!` would otherwise look changed
+/// and be rebuilt, here and again in the next ordinary build.
+pub fn without_test_env(cmd: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let set_by_cargo = name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_EXE_")
+            || matches!(
+                name,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+                    | "OUT_DIR"
+            );
+        if set_by_cargo {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+/// Runs `scripts/install-test-tools.sh <part>`: Ok(tools dir) when ready,
+/// Err(reason) when a registry is unreachable (exit 3); panics on any other
+/// failure.
+pub fn test_tools(part: &str) -> Result<PathBuf, String> {
+    let out = Command::new(repo().join("scripts/install-test-tools.sh"))
+        .arg(part)
+        .output()
+        .expect("run scripts/install-test-tools.sh");
+    let out = CmdOut::from(out);
+    match out.code {
+        Some(0) => {}
+        Some(3) => {
+            let last = out.stderr.lines().last();
+            return Err(last.unwrap_or("a package registry is unreachable").into());
+        }
+        _ => panic!(
+            "scripts/install-test-tools.sh {part} failed ({:?}):\n{}{}",
+            out.code, out.stdout, out.stderr
+        ),
+    }
+    let dir = out
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("SSOGATE_TOOLS_DIR="))
+        .next_back()
+        .expect("install-test-tools.sh names its directory");
+    Ok(PathBuf::from(dir))
 }

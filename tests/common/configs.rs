@@ -91,6 +91,11 @@ pub fn fill(template: &str, [proxy, admin, upstream]: [u16; 3]) -> String {
         .replace("{upstream_port}", &upstream.to_string())
 }
 
+/// `template` in front of the app on `port` instead of the gate's own [`super::Upstream`].
+pub fn with_upstream(template: &str, port: u16) -> String {
+    template.replace("{upstream_port}", &port.to_string())
+}
+
 /// A temporary config directory: session.key, acme.secret (with a trailing newline),
 /// globex.secret, then `files` (replacing those of the same name), then `config.yaml` from
 /// `template` filled with `ports`.
@@ -107,9 +112,4 @@ pub fn config_dir(template: &str, ports: [u16; 3], files: &[(&str, &[u8])]) -> t
     }
     std::fs::write(dir.path().join("config.yaml"), fill(template, ports)).unwrap();
     dir
-}
-
-/// Three free ports, for configs that are checked or refused rather than served.
-pub fn free_ports() -> [u16; 3] {
-    [super::free_port(), super::free_port(), super::free_port()]
 }

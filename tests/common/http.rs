@@ -1,5 +1,6 @@
-//! The client side: [`Req`] → [`Resp`] through a [`Gate`], Set-Cookie parsing and a [`Jar`], a
-//! raw HTTP/1.1 client ([`RawResponse`]), and [`Headers`], the one header list of the harness.
+//! The client side: [`Req`] → [`Resp`] (through a [`Gate`], or to any URL), Set-Cookie parsing
+//! and a [`Jar`], a raw HTTP/1.1 client ([`RawResponse`]), and [`Headers`], the one header list
+//! of the harness.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::{now, Gate};
+use super::{agent, now, Gate};
 
 /// A header list: (lowercased name, value), every value in order.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -66,28 +67,36 @@ pub fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Requests through the gate
+// Requests
 // ---------------------------------------------------------------------------------------------
 
+/// A request that follows no redirect and takes every status as an answer.
 pub struct Req<'g> {
-    gate: &'g Gate,
+    gate: Option<&'g Gate>,
     method: String,
-    target: String,
+    url: String,
     headers: Vec<(String, String)>,
     cookies: Vec<String>,
     body: Option<Vec<u8>>,
 }
 
-impl Req<'_> {
-    pub fn new<'g>(gate: &'g Gate, method: &str, target: &str) -> Req<'g> {
+impl<'g> Req<'g> {
+    /// `method url`: with `gate`'s client (and its logs on a transport error), or a client of
+    /// its own (30 s at most).
+    pub fn new(gate: Option<&'g Gate>, method: &str, url: &str) -> Req<'g> {
         Req {
             gate,
             method: method.to_string(),
-            target: target.to_string(),
+            url: url.to_string(),
             headers: Vec::new(),
             cookies: Vec::new(),
             body: None,
         }
+    }
+
+    /// A GET to any URL (a portal, an example's server, an admin listener).
+    pub fn get(url: &str) -> Req<'g> {
+        Req::new(None, "GET", url)
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
@@ -122,17 +131,19 @@ impl Req<'_> {
     }
 
     pub fn send(self) -> Resp {
-        let url = self.gate.url(&self.target);
+        let url = &self.url;
         let mut b = ureq::http::Request::builder()
             .method(self.method.as_str())
-            .uri(&url);
+            .uri(url);
         for (n, v) in &self.headers {
             b = b.header(n.as_str(), v.as_str());
         }
         if !self.cookies.is_empty() {
             b = b.header("Cookie", self.cookies.join("; "));
         }
-        let agent = &self.gate.agent;
+        let agent = self
+            .gate
+            .map_or_else(|| agent(Duration::from_secs(30)), |g| g.agent.clone());
         let res = match self.body {
             Some(body) => agent.run(b.body(body).expect("request")),
             None => agent.run(b.body(()).expect("request")),
@@ -142,7 +153,7 @@ impl Req<'_> {
             Err(e) => panic!(
                 "transport error for {} {url}: {e}\nlogs:\n{}",
                 self.method,
-                self.gate.logs()
+                self.gate.map(Gate::logs).unwrap_or_default()
             ),
         }
     }

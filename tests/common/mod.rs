@@ -7,7 +7,8 @@
 //! * [`servers`]: test servers: the echo app ([`Upstream`]), portal pages ([`Site`]), raw TCP.
 //! * [`flows`]: ssogate's logins as a client sees them (flow A redirects, Bearer requests).
 //! * [`tokens`]: JWTs, genuine or hostile; [`keys`]: key material; [`jwks`]: a JWKS endpoint.
-//! * [`cli`]: the command line; [`metrics`]: Prometheus scrapes; [`browser`]: headless Chromium.
+//! * [`cli`]: the command line and other programs ([`Proc`]); [`metrics`]: Prometheus scrapes;
+//!   [`browser`]: headless Chromium.
 #![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 pub mod browser;
 pub mod cli;
@@ -32,6 +33,8 @@ pub use servers::*;
 pub use spawn::*;
 pub use tokens::*;
 
+use std::io::Write as _;
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -60,14 +63,9 @@ pub fn free_port() -> u16 {
     }
 }
 
-/// Two distinct free ports (proxy, admin).
-pub fn two_ports() -> (u16, u16) {
-    let proxy = free_port();
-    let mut admin = free_port();
-    while admin == proxy {
-        admin = free_port();
-    }
-    (proxy, admin)
+/// `N` distinct free ports (each [`free_port`] walks on from the last).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    std::array::from_fn(|_| free_port())
 }
 
 pub fn now() -> i64 {
@@ -128,4 +126,15 @@ pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T>
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Says why a test does nothing, so that a skip is never silent: straight to stderr, past the
+/// test harness's capture of `println!`/`eprintln!`.
+pub fn skip(test: &str, reason: &str) {
+    let _ = std::io::stderr().write_all(format!("SKIPPED {test}: {reason}\n").as_bytes());
+}
+
+/// The repository's root.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
 }

@@ -3,14 +3,14 @@
 //! exit), the config directory (rewrites for hot reload), the logs, metric scrapes and requests.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use super::{
-    claims_with, config_dir, enc, fill, fixtures, hs256, poll, two_ports, Jar, Metrics, Req, Resp,
-    Upstream, ACME_SECRET, BASE, PLAIN_COOKIE,
+    claims_with, config_dir, enc, fill, fixtures, free_ports, hs256, poll, Jar, Metrics, Proc, Req,
+    Resp, Upstream, ACME_SECRET, BASE, PLAIN_COOKIE,
 };
 
 pub struct GateBuilder {
@@ -41,7 +41,7 @@ impl GateBuilder {
 
     pub fn start(self) -> Gate {
         let upstream = Upstream::start();
-        let (proxy, admin) = two_ports();
+        let [proxy, admin] = free_ports();
         let files: Vec<_> = self.files.iter().map(|(n, c)| (&n[..], &c[..])).collect();
         let dir = config_dir(&self.template, [proxy, admin, upstream.port], &files);
         let config_path = dir.path().join("config.yaml");
@@ -50,25 +50,19 @@ impl GateBuilder {
 }
 
 pub struct Gate {
+    /// ssogate (killed first when the gate is dropped), its output (on stderr, the JSON log
+    /// lines) in `dir/ssogate.stderr.log`.
+    pub proc: Proc,
     pub dir: tempfile::TempDir,
     pub config_path: PathBuf,
-    pub log_path: PathBuf,
     pub proxy_port: u16,
     pub admin_port: u16,
     pub upstream: Upstream,
-    child: Child,
     pub(super) agent: ureq::Agent,
 }
 
-impl Drop for Gate {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A client that follows no redirect, takes every status as an answer and adds no Accept.
-fn agent(timeout: Duration) -> ureq::Agent {
+pub(super) fn agent(timeout: Duration) -> ureq::Agent {
     ureq::Agent::config_builder()
         .max_redirects(0)
         .http_status_as_error(false)
@@ -76,6 +70,19 @@ fn agent(timeout: Duration) -> ureq::Agent {
         .timeout_global(Some(timeout))
         .build()
         .new_agent()
+}
+
+/// Waits up to `timeout` for ssogate's `/readyz` on `admin_port` to answer 200, calling `alive`
+/// (which panics when ssogate is gone) before each try. False on timeout.
+pub fn wait_ready(admin_port: u16, timeout: Duration, mut alive: impl FnMut()) -> bool {
+    let probe = agent(Duration::from_millis(500));
+    let url = format!("http://127.0.0.1:{admin_port}/readyz");
+    let ready = poll(timeout, || {
+        alive();
+        let r = probe.get(&url).call().ok()?;
+        (r.status() == 200).then_some(())
+    });
+    ready.is_some()
 }
 
 impl Gate {
@@ -106,45 +113,32 @@ impl Gate {
         upstream: Upstream,
         env: &[(String, String)],
     ) -> Gate {
-        let log_path = dir.path().join("ssogate.stderr.log");
-        let log = std::fs::File::create(&log_path).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ssogate"))
-            .args(["run", "--config"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ssogate"));
+        cmd.args(["run", "--config"])
             .arg(&config_path)
             // relative paths in the config must resolve against the config's directory, not the cwd
             .current_dir(std::env::temp_dir())
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn ssogate");
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        let log = dir.path().join("ssogate.stderr.log");
         let mut gate = Gate {
+            proc: Proc::spawn("ssogate", cmd, log),
             dir,
             config_path,
-            log_path,
             proxy_port,
             admin_port,
             upstream,
-            child,
             agent: agent(Duration::from_secs(20)),
         };
-        let probe = agent(Duration::from_millis(500));
-        let url = format!("http://127.0.0.1:{admin_port}/readyz");
-        let ready = poll(Duration::from_secs(20), || {
-            if let Ok(Some(status)) = gate.child.try_wait() {
+        let ready = wait_ready(admin_port, Duration::from_secs(20), || {
+            if let Some(status) = gate.exited() {
                 panic!(
                     "ssogate exited early ({status}); config:\n{}\nlogs:\n{}",
                     std::fs::read_to_string(&gate.config_path).unwrap_or_default(),
                     gate.logs()
                 );
             }
-            let r = probe.get(&url).call().ok()?;
-            (r.status() == 200).then_some(())
         });
-        if ready.is_none() {
-            panic!("ssogate not ready after 20s; logs:\n{}", gate.logs());
-        }
+        assert!(ready, "ssogate not ready after 20s; logs:\n{}", gate.logs());
         gate
     }
 
@@ -164,7 +158,7 @@ impl Gate {
     pub fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .arg(format!("-{sig}"))
-            .arg(self.child.id().to_string())
+            .arg(self.proc.child.id().to_string())
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -{sig} failed: {status}");
@@ -172,7 +166,7 @@ impl Gate {
 
     /// The exit status if the process has exited.
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().expect("try_wait")
+        self.proc.child.try_wait().expect("try_wait")
     }
 
     /// Waits up to `timeout` for the process to exit.
@@ -182,8 +176,8 @@ impl Gate {
 
     /// Is the process running (not exited, not a zombie)? Linux: reads /proc.
     pub fn alive(&self) -> bool {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.proc.child.id()))
+            .unwrap_or_default();
         // "pid (comm) S ...": the state follows the last ')'
         stat.rsplit_once(')')
             .and_then(|(_, rest)| rest.split_whitespace().next())
@@ -200,9 +194,14 @@ impl Gate {
         std::fs::write(&self.config_path, fill(template, ports)).unwrap();
     }
 
+    /// A file of the config directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
     /// Writes a file of the config directory in place.
     pub fn write_file(&self, name: &str, content: &[u8]) {
-        std::fs::write(self.dir.path().join(name), content).unwrap();
+        std::fs::write(self.path(name), content).unwrap();
     }
 
     // -----------------------------------------------------------------------------------------
@@ -211,7 +210,7 @@ impl Gate {
 
     /// The captured stderr (JSON log lines).
     pub fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+        self.proc.output()
     }
 
     /// The last 40 log lines but the access-log ones (for failure messages).
@@ -290,7 +289,7 @@ impl Gate {
     // -----------------------------------------------------------------------------------------
 
     pub fn req(&self, method: &str, target: &str) -> Req<'_> {
-        Req::new(self, method, target)
+        Req::new(Some(self), method, &self.url(target))
     }
 
     /// A plain GET (no Accept header).
@@ -377,6 +376,6 @@ impl Gate {
     /// GET on the admin listener.
     pub fn admin(&self, path: &str) -> Resp {
         let url = format!("http://127.0.0.1:{}{}", self.admin_port, path);
-        Resp::from(self.agent.get(&url).call().expect("admin request"))
+        Req::new(Some(self), "GET", &url).send()
     }
 }
