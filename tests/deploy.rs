@@ -12,13 +12,14 @@
 //!   subPath, the probes use the admin port, every container is locked down.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod blackbox;
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use common::{repo, skip, test_tools, Cli};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -30,7 +31,7 @@ const KUBERNETES_VERSIONS: [&str; 2] = ["1.29.0", "1.37.0"];
 const DRAIN_SECONDS: u64 = 25;
 
 fn base_dir() -> PathBuf {
-    blackbox::repo().join("deploy/kubernetes")
+    repo().join("deploy/kubernetes")
 }
 
 /// Every YAML document of one file, as JSON values.
@@ -133,10 +134,10 @@ fn labels_match(selector: &Value, labels: &Value) -> bool {
 #[test]
 fn every_manifest_passes_the_kubernetes_schemas_strictly() {
     let started = Instant::now();
-    let tools = match blackbox::test_tools("python") {
+    let tools = match test_tools("python") {
         Ok(dir) => dir,
         Err(reason) => {
-            return blackbox::skip(
+            return skip(
                 "every_manifest_passes_the_kubernetes_schemas_strictly",
                 &reason,
             )
@@ -323,8 +324,7 @@ fn the_configmap_config_passes_check_with_the_sample_secrets() {
     }
 
     // The image runs the config where the ConfigMap is mounted.
-    let containerfile =
-        std::fs::read_to_string(blackbox::repo().join("deploy/Containerfile")).unwrap();
+    let containerfile = std::fs::read_to_string(repo().join("deploy/Containerfile")).unwrap();
     let config_path = containerfile
         .lines()
         .find_map(|l| l.strip_prefix("CMD "))
@@ -356,14 +356,12 @@ fn the_configmap_config_passes_check_with_the_sample_secrets() {
     );
     assert_ne!(local, config, "the config reads its keys from the mounts");
     std::fs::write(&local_config, local).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ssogate"))
-        .args(["check", "--config"])
-        .arg(&local_config)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
+    let check = || Cli::new(&["check", "--config", local_config.to_str().unwrap()]).output();
+    let out = check();
+    let stderr = out.stderr;
+    assert_eq!(
+        out.code,
+        Some(0),
         "ssogate check refused the ConfigMap's config:\n{stderr}"
     );
     assert!(
@@ -374,12 +372,7 @@ fn the_configmap_config_passes_check_with_the_sample_secrets() {
     // Take one Secret file away: check must notice (the test can fail).
     let secret_file = at("/etc/ssogate/orgs/acme/hs256.secret");
     std::fs::remove_file(&secret_file).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ssogate"))
-        .args(["check", "--config"])
-        .arg(&local_config)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(check().code, Some(1));
 }
 
 #[test]

@@ -9,13 +9,16 @@
 //! it). Without them the test says why and does nothing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod blackbox;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use blackbox::{get, query_param, request, Jar, Proc};
+use common::{
+    free_ports, has_command, query_param, repo, skip, wait_ready, without_test_env, Jar, Metrics,
+    Proc, Req,
+};
 
 const TAG: &str = "localhost/ssogate:test";
 
@@ -42,7 +45,7 @@ fn runtime_stage(path: &Path) -> Vec<String> {
 
 #[test]
 fn both_containerfiles_build_the_same_runtime_image() {
-    let repo = blackbox::repo();
+    let repo = repo();
     let from_source = runtime_stage(&repo.join("deploy/Containerfile"));
     let local = runtime_stage(&repo.join("deploy/Containerfile.local"));
     assert_eq!(from_source, local);
@@ -74,11 +77,7 @@ fn missing_prerequisite() -> Option<String> {
         ("runc", "runc"),
         ("musl-gcc", "musl-tools"),
     ] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !found {
+        if !has_command(tool) {
             return Some(format!(
                 "{tool} is missing: `scripts/install-deps.sh {package}` installs it \
                  (scripts/test.sh does)"
@@ -155,9 +154,9 @@ impl Drop for Container<'_> {
 /// The demo (examples/demo.rs) of this checkout, built if needed.
 fn demo_binary() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = blackbox::without_test_env(&mut Command::new(cargo))
+    let out = without_test_env(&mut Command::new(cargo))
         .args(["build", "--quiet", "--example", "demo"])
-        .current_dir(blackbox::repo())
+        .current_dir(repo())
         .output()
         .expect("run cargo build --example demo");
     assert!(
@@ -176,7 +175,7 @@ fn demo_binary() -> PathBuf {
 /// free ones; every replacement must hit, so a change of the demo config
 /// is noticed here.
 fn demo_config(proxy: u16, admin: u16, app: u16, portal: u16) -> String {
-    let mut config = std::fs::read_to_string(blackbox::repo().join("config.yaml")).unwrap();
+    let mut config = std::fs::read_to_string(repo().join("config.yaml")).unwrap();
     for (from, to) in [
         ("listen: 0.0.0.0:8080", format!("listen: 127.0.0.1:{proxy}")),
         (
@@ -207,20 +206,18 @@ fn chmod(path: &Path, mode: u32) {
 fn the_image_runs_the_demo_config_walks_flow_a_and_exits_0_on_sigterm() {
     const NAME: &str = "the_image_runs_the_demo_config_walks_flow_a_and_exits_0_on_sigterm";
     if let Some(reason) = missing_prerequisite() {
-        return blackbox::skip(NAME, &reason);
+        return skip(NAME, &reason);
     }
     let started = Instant::now();
     let work = tempfile::tempdir().unwrap();
     let podman = Podman::new(work.path());
 
     // 1. Build: the static binary (cached in the target dir) and the image.
-    let out = blackbox::without_test_env(&mut Command::new(
-        blackbox::repo().join("scripts/build-image.sh"),
-    ))
-    .arg(TAG)
-    .env("CONTAINERS_CONF", &podman.conf)
-    .output()
-    .expect("run scripts/build-image.sh");
+    let out = without_test_env(&mut Command::new(repo().join("scripts/build-image.sh")))
+        .arg(TAG)
+        .env("CONTAINERS_CONF", &podman.conf)
+        .output()
+        .expect("run scripts/build-image.sh");
     assert!(
         out.status.success(),
         "scripts/build-image.sh failed:\n{}{}",
@@ -293,7 +290,7 @@ fn the_image_runs_the_demo_config_walks_flow_a_and_exits_0_on_sigterm() {
     );
 
     // 3. The demo app and portal on free ports, and the demo config for the container.
-    let [proxy, admin, app, portal] = blackbox::free_ports();
+    let [proxy, admin, app, portal] = free_ports();
     let mount = work.path().join("config");
     std::fs::create_dir_all(mount.join("demo/secrets")).unwrap();
     std::fs::write(
@@ -303,7 +300,7 @@ fn the_image_runs_the_demo_config_walks_flow_a_and_exits_0_on_sigterm() {
     .unwrap();
     for secret in ["session.key", "acme.secret"] {
         let to = mount.join("demo/secrets").join(secret);
-        std::fs::copy(blackbox::repo().join("demo/secrets").join(secret), &to).unwrap();
+        std::fs::copy(repo().join("demo/secrets").join(secret), &to).unwrap();
         chmod(&to, 0o644);
     }
     // The container's user (65532) reads the mount.
@@ -326,7 +323,7 @@ fn the_image_runs_the_demo_config_walks_flow_a_and_exits_0_on_sigterm() {
         .arg("--portal-listen")
         .arg(format!("127.0.0.1:{portal}"))
         .arg("--acme-secret")
-        .arg(blackbox::repo().join("demo/secrets/acme.secret"))
+        .arg(repo().join("demo/secrets/acme.secret"))
         .arg("--gateway-url")
         .arg(format!("http://127.0.0.1:{proxy}"));
     let mut demo = Proc::spawn("demo", demo_cmd, work.path().join("demo.log"));
@@ -357,32 +354,21 @@ fn the_image_runs_the_demo_config_walks_flow_a_and_exits_0_on_sigterm() {
         podman: &podman,
         name: name.clone(),
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let admin_url = |path: &str| format!("http://127.0.0.1:{admin}{path}");
-    loop {
-        if std::net::TcpStream::connect(("127.0.0.1", admin)).is_ok()
-            && get(&admin_url("/readyz"), &[]).status == 200
-        {
-            break;
-        }
+    let ready = wait_ready(admin, Duration::from_secs(30), || {
         let state = podman.ok(&["inspect", "--format", "{{.State.Status}}", &name]);
         assert!(
             state == "running" || state == "created",
             "the container is {state}:\n{}",
             container.logs()
         );
-        assert!(
-            Instant::now() < deadline,
-            "not ready after 30 s:\n{}",
-            container.logs()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
+    assert!(ready, "not ready after 30 s:\n{}", container.logs());
     let ready_after = run_started.elapsed();
 
     // 5. The admin listener.
-    assert_eq!(get(&admin_url("/healthz"), &[]).status, 200);
-    let metrics = get(&admin_url("/metrics"), &[]);
+    let admin_get = |path: &str| Req::get(&format!("http://127.0.0.1:{admin}{path}")).send();
+    assert_eq!(admin_get("/healthz").status, 200);
+    let metrics = admin_get("/metrics");
     assert_eq!(metrics.status, 200);
     assert!(metrics.body.contains("ssogate_config_generation"));
     assert!(metrics.body.contains("ssogate_build_info"));
@@ -390,8 +376,10 @@ fn the_image_runs_the_demo_config_walks_flow_a_and_exits_0_on_sigterm() {
     // 6. Flow A against the demo portal, as a browser would walk it.
     let gate = |target: &str| format!("http://127.0.0.1:{proxy}{target}");
     let mut jar = Jar::default();
-    let nav = [("Accept", "text/html"), ("Sec-Fetch-Mode", "navigate")];
-    let first = get(&gate("/reports?q=1"), &nav);
+    let first = Req::get(&gate("/reports?q=1"))
+        .header("Accept", "text/html")
+        .header("Sec-Fetch-Mode", "navigate")
+        .send();
     assert_eq!(first.status, 302, "{first:?}");
     let login = first.location().to_owned();
     assert!(
@@ -418,12 +406,10 @@ fn the_image_runs_the_demo_config_walks_flow_a_and_exits_0_on_sigterm() {
         .append_pair("ssoCallback", &callback)
         .append_pair("redirectPath", "/reports?q=1")
         .finish();
-    let signed = request(
-        "POST",
-        &portal_url,
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        form.as_bytes(),
-    );
+    let signed = Req::new(None, "POST", &portal_url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(form.as_bytes())
+        .send();
     assert_eq!(
         signed.status, 303,
         "the portal signs in and returns to ssogate"
@@ -432,31 +418,36 @@ fn the_image_runs_the_demo_config_walks_flow_a_and_exits_0_on_sigterm() {
     assert!(back.starts_with(&callback) && back.contains("token="));
     let token = query_param(&back, "token").unwrap();
 
-    let cookie = jar.header();
-    let landed = get(&back, &[("Accept", "text/html"), ("Cookie", &cookie)]);
+    let landed = Req::get(&back)
+        .header("Accept", "text/html")
+        .jar(&jar)
+        .send();
     assert_eq!(landed.status, 302, "{}", landed.body);
     assert_eq!(landed.location(), "/reports?q=1");
     jar.absorb(&landed);
-    assert!(jar.has("ssogate_session"), "the session cookie is set");
-
-    let cookie = jar.header();
-    let page = get(
-        &gate("/reports?q=1"),
-        &[("Accept", "text/html"), ("Cookie", &cookie)],
+    assert!(
+        jar.get("ssogate_session").is_some(),
+        "the session cookie is set"
     );
+
+    let page = Req::get(&gate("/reports?q=1"))
+        .header("Accept", "text/html")
+        .jar(&jar)
+        .send();
     assert_eq!(page.status, 200);
     assert!(
         page.body.contains("alice@acme.example"),
         "the app sees the user"
     );
-    let me = get(&gate("/api/me"), &[("Cookie", &cookie)]).json();
+    let me = Req::get(&gate("/api/me")).jar(&jar).send().json();
     assert_eq!(me["user"], "alice");
     assert_eq!(me["org"], "acme");
-    let metrics = get(&admin_url("/metrics"), &[]).body;
+    let metrics = Metrics::parse(&admin_get("/metrics").body);
+    let callback_logins = [("method", "callback"), ("result", "ok")];
     assert!(
-        metrics.lines().any(|l| l.starts_with("ssogate_auth_total")
-            && l.contains("method=\"callback\"")
-            && l.contains("result=\"ok\"")),
+        metrics
+            .find("ssogate_auth_total", &callback_logins)
+            .is_some(),
         "the callback login is counted"
     );
 
@@ -474,8 +465,8 @@ fn the_image_runs_the_demo_config_walks_flow_a_and_exits_0_on_sigterm() {
     assert!(stopped_in < Duration::from_secs(10), "{stopped_in:?}");
 
     let logs = container.logs();
-    let session = jar.0.get("ssogate_session").cloned().unwrap_or_default();
-    for secret in [token.as_str(), session.as_str()] {
+    let session = jar.get("ssogate_session").unwrap_or_default();
+    for secret in [token.as_str(), session] {
         assert!(
             !logs.contains(secret),
             "the container's log holds a token or cookie"

@@ -9,29 +9,21 @@
 //! JDK's keytool, flow E's parent page runs in headless Chromium.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod blackbox;
+mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use blackbox::{get, query_param, App, Gate, Jar, Proc};
-use serde_json::Value;
+use common::browser::Browser;
+use common::*;
+use serde_json::{json, Value};
 
-const SESSION_KEY: &[u8] = b"integration-session-key-0123456789abcdefghijklmn\n";
-const ACME_SECRET: &[u8] = b"integration-acme-hs256-secret-0123456789abcdefgh\n";
 const CLIENT_SECRET: &[u8] = b"integration-acme-client-secret-42\n";
 
 fn examples() -> PathBuf {
-    blackbox::repo().join("examples/integrations")
-}
-
-fn has_command(name: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    repo().join("examples/integrations")
 }
 
 /// The tools for `part` ("python" or "node"), installed once per run.
@@ -44,7 +36,7 @@ fn tools(part: &'static str) -> Result<PathBuf, String> {
             return Err("Node.js is not installed (node 18+ runs the Node examples)".into());
         }
         let started = Instant::now();
-        let dir = blackbox::test_tools(part)?;
+        let dir = test_tools(part)?;
         eprintln!("{part} tools ready in {:?}", started.elapsed());
         Ok(dir)
     })
@@ -73,49 +65,32 @@ fn example_command(lang: &str, file: &str) -> Result<Command, String> {
     }
 }
 
-/// A config for one org `acme`, default for every request, behind `public_url`.
-fn config(app: &App, org: &str) -> String {
-    format!(
-        r#"
-listen: 127.0.0.1:{{proxy}}
-admin_listen: 127.0.0.1:{{admin}}
-upstream: http://127.0.0.1:{app}
-public_url: http://127.0.0.1:{{proxy}}
-session:
-  secret_file: session.key
-  secure: false
-default_org: acme
-organizations:
-  acme:
-{org}
-"#,
-        app = app.port,
-        org = org
-            .lines()
-            .map(|l| format!("    {l}\n"))
-            .collect::<String>()
-    )
+/// A config for one org `acme` (`org`: its fields), default for every request.
+fn config(org: &str) -> String {
+    let org: String = org.lines().map(|l| format!("    {l}\n")).collect();
+    template(&format!(
+        "default_org: acme\norganizations:\n  acme:\n{org}"
+    ))
 }
 
-fn start_gate(app: &App, org: &str, extra: &[(&str, &[u8])]) -> Gate {
-    let mut files: Vec<(&str, &[u8])> = vec![
-        ("session.key", SESSION_KEY),
-        ("acme.secret", ACME_SECRET),
-        ("acme.client", CLIENT_SECRET),
-    ];
-    files.extend_from_slice(extra);
-    Gate::start(&config(app, org), &files)
+/// ssogate on [`config`] with acme's client secret `acme.client` and `files`.
+fn start_gate(org: &str, files: &[(&str, &[u8])]) -> Gate {
+    let mut gate = Gate::builder(&config(org)).file("acme.client", CLIENT_SECRET);
+    for (name, content) in files {
+        gate = gate.file(name, content);
+    }
+    gate.start()
 }
 
-/// What the app received for one request through the gate with `cookie`.
-fn app_sees(gate: &Gate, target: &str, cookie: &str) -> Value {
-    let r = get(&gate.url(target), &[("Cookie", cookie)]);
-    assert_eq!(r.status, 200, "{target} with the session: {}", r.status);
-    r.json()
-}
-
-fn header<'a>(echo: &'a Value, name: &str) -> &'a str {
-    echo["headers"][name].as_str().unwrap_or_default()
+/// Runs an example's own server (flows A and B) on `port`, signing for acme.
+fn serve_example(mut cmd: Command, name: &str, gate: &Gate, port: u16) -> Proc {
+    cmd.env("SSOGATE_URL", gate.url(""))
+        .env("ORG_ID", "acme")
+        .env("ORG_SECRET_FILE", gate.path("acme.secret"))
+        .env("PORT", port.to_string());
+    let mut server = Proc::spawn(name, cmd, gate.path("example.log"));
+    server.wait_for_port(port, Duration::from_secs(30));
+    server
 }
 
 /// Runs an example that prints something and exits.
@@ -138,29 +113,23 @@ fn run_to_end(mut cmd: Command, what: &str) -> String {
 
 fn flow_a(lang: &str, file: &str, user: &str) {
     let name = format!("flow_a_{lang}");
-    let mut cmd = match example_command(lang, file) {
+    let cmd = match example_command(lang, file) {
         Ok(cmd) => cmd,
-        Err(reason) => return blackbox::skip(&name, &reason),
+        Err(reason) => return skip(&name, &reason),
     };
-    let app = App::echo();
+    let port = free_port();
     let gate = start_gate(
-        &app,
-        "login_url: http://127.0.0.1:{spare}/sso/dash\norg_claim: orgId\n\
-         keys: [{ alg: HS256, secret_file: acme.secret }]",
+        &format!(
+            "login_url: http://127.0.0.1:{port}/sso/dash\norg_claim: orgId\n\
+             keys: [{{ alg: HS256, secret_file: acme.secret }}]"
+        ),
         &[],
     );
-    let port = gate.spare_port;
     let login_url = format!("http://127.0.0.1:{port}/sso/dash");
-    cmd.env("SSOGATE_URL", gate.url(""))
-        .env("ORG_ID", "acme")
-        .env("ORG_SECRET_FILE", gate.path("acme.secret"))
-        .env("PORT", port.to_string());
-    let mut endpoint = Proc::spawn(&name, cmd, gate.path("example.log"));
-    endpoint.wait_for_port(port, Duration::from_secs(30));
+    let mut endpoint = serve_example(cmd, &name, &gate, port);
 
     // A browser without a session is sent to the customer's endpoint...
-    let nav = [("Accept", "text/html"), ("Sec-Fetch-Mode", "navigate")];
-    let first = get(&gate.url("/reports?q=1"), &nav);
+    let first = gate.nav("/reports?q=1").send();
     assert_eq!(first.status, 302);
     let to_login = first.location().to_owned();
     assert!(to_login.starts_with(&login_url), "{to_login}");
@@ -168,7 +137,7 @@ fn flow_a(lang: &str, file: &str, user: &str) {
     jar.absorb(&first);
 
     // ...which signs a token and sends it back to ssogate's callback...
-    let signed = get(&to_login, &[("Accept", "text/html")]);
+    let signed = Req::get(&to_login).header("Accept", "text/html").send();
     assert_eq!(signed.status, 302, "{}", signed.body);
     let back = signed.location().to_owned();
     assert!(
@@ -178,31 +147,36 @@ fn flow_a(lang: &str, file: &str, user: &str) {
     let token = query_param(&back, "token").expect("a token on the callback");
 
     // ...where ssogate opens the session and returns to the page asked for.
-    let landed = get(&back, &[("Accept", "text/html"), ("Cookie", &jar.header())]);
+    let landed = Req::get(&back)
+        .header("Accept", "text/html")
+        .jar(&jar)
+        .send();
     assert_eq!(landed.status, 302, "{}", landed.body);
     assert_eq!(landed.location(), "/reports?q=1");
     jar.absorb(&landed);
-    let echo = app_sees(&gate, "/reports?q=1", &jar.header());
-    assert_eq!(header(&echo, "x-auth-request-user"), user);
+    let echo = gate.get("/reports?q=1").jar(&jar).send().app();
+    assert_eq!(app_header(&echo, "x-auth-request-user"), [user]);
     assert_eq!(
-        header(&echo, "x-auth-request-email"),
-        format!("{user}@acme.example")
+        app_header(&echo, "x-auth-request-email"),
+        [format!("{user}@acme.example")]
     );
-    assert_eq!(header(&echo, "x-auth-request-org"), "acme");
-    assert!(header(&echo, "x-auth-request-groups").contains("readers"));
+    assert_eq!(app_header(&echo, "x-auth-request-org"), ["acme"]);
+    assert!(app_header(&echo, "x-auth-request-groups")
+        .concat()
+        .contains("readers"));
 
     // The token was single-use, and the endpoint never hands tokens to other sites.
-    let replay = get(
-        &back,
-        &[("Accept", "application/json"), ("Cookie", &jar.header())],
-    );
+    let replay = Req::get(&back)
+        .header("Accept", "application/json")
+        .jar(&jar)
+        .send();
     assert_eq!(replay.status, 401, "a replayed token is refused");
     let foreign = format!(
         "{login_url}?ssoCallback={}",
-        blackbox_enc("https://evil.example/_sso/callback?state=x")
+        enc("https://evil.example/_sso/callback?state=x")
     );
     assert_eq!(
-        get(&foreign, &[]).status,
+        Req::get(&foreign).send().status,
         400,
         "a foreign ssoCallback is refused"
     );
@@ -213,10 +187,6 @@ fn flow_a(lang: &str, file: &str, user: &str) {
         !endpoint.output().contains(&token),
         "the example logs no token"
     );
-}
-
-fn blackbox_enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 #[test]
@@ -235,29 +205,26 @@ fn flow_a_python_login_endpoint_signs_the_user_in() {
 
 fn flow_b(lang: &str, file: &str, email: &str) {
     let name = format!("flow_b_{lang}");
-    let mut cmd = match example_command(lang, file) {
+    let cmd = match example_command(lang, file) {
         Ok(cmd) => cmd,
-        Err(reason) => return blackbox::skip(&name, &reason),
+        Err(reason) => return skip(&name, &reason),
     };
-    let app = App::echo();
+    let port = free_port();
     let gate = start_gate(
-        &app,
-        "login_url: http://127.0.0.1:{spare}/login\nhome_path: /home\n\
-         allowed_origins: [http://127.0.0.1:{spare}]\n\
-         principal_claim: email\norg_claim: orgId\n\
-         keys: [{ alg: HS256, secret_file: acme.secret }]",
+        &format!(
+            "login_url: http://127.0.0.1:{port}/login\nhome_path: /home\n\
+             allowed_origins: [http://127.0.0.1:{port}]\n\
+             principal_claim: email\norg_claim: orgId\n\
+             keys: [{{ alg: HS256, secret_file: acme.secret }}]"
+        ),
         &[],
     );
-    let port = gate.spare_port;
     let portal = format!("http://127.0.0.1:{port}");
-    cmd.env("SSOGATE_URL", gate.url(""))
-        .env("ORG_ID", "acme")
-        .env("ORG_SECRET_FILE", gate.path("acme.secret"))
-        .env("PORT", port.to_string());
-    let mut page_server = Proc::spawn(&name, cmd, gate.path("example.log"));
-    page_server.wait_for_port(port, Duration::from_secs(30));
+    let mut page_server = serve_example(cmd, &name, &gate, port);
 
-    let page = get(&format!("{portal}/"), &[("Accept", "text/html")]);
+    let page = Req::get(&format!("{portal}/"))
+        .header("Accept", "text/html")
+        .send();
     assert_eq!(page.status, 200);
     assert_eq!(page.header("cache-control"), Some("no-store"));
     let src = page
@@ -271,27 +238,29 @@ fn flow_b(lang: &str, file: &str, email: &str) {
     let token = query_param(&src, "jwt").unwrap();
 
     // The browser loads the iframe, from the portal's page.
-    let framed = [
-        ("Accept", "text/html"),
-        ("Sec-Fetch-Dest", "iframe"),
-        ("Sec-Fetch-Mode", "navigate"),
-        ("Sec-Fetch-Site", "same-site"),
-        ("Referer", &format!("{portal}/")),
-    ];
-    let landed = get(&src, &framed);
+    let framed = || {
+        Req::get(&src)
+            .header("Accept", "text/html")
+            .header("Sec-Fetch-Dest", "iframe")
+            .header("Sec-Fetch-Mode", "navigate")
+            .header("Sec-Fetch-Site", "same-site")
+            .header("Referer", &format!("{portal}/"))
+            .send()
+    };
+    let landed = framed();
     assert_eq!(landed.status, 302, "{}", landed.body);
     assert_eq!(landed.location(), "/home");
     let mut jar = Jar::default();
     jar.absorb(&landed);
-    let echo = app_sees(&gate, "/home", &jar.header());
-    assert_eq!(header(&echo, "x-auth-request-user"), email);
-    assert_eq!(header(&echo, "x-auth-request-org"), "acme");
-    let whoami = get(&gate.url("/_sso/whoami"), &[("Cookie", &jar.header())]).json();
+    let echo = gate.get("/home").jar(&jar).send().app();
+    assert_eq!(app_header(&echo, "x-auth-request-user"), [email]);
+    assert_eq!(app_header(&echo, "x-auth-request-org"), ["acme"]);
+    let whoami = gate.get("/_sso/whoami").jar(&jar).send().json();
     assert_eq!(whoami["principal"], email);
     assert_eq!(whoami["method"], "cookie");
 
     // Each page view signs a fresh token; a used one is refused.
-    assert_eq!(get(&src, &framed).status, 401);
+    assert_eq!(framed().status, 401);
     page_server.assert_running();
     gate.assert_logs_free_of(&[&token]);
 }
@@ -328,17 +297,18 @@ fn flow_c(mut cmd: Command, gate: &Gate, email: &str, what: &str) {
         query_param(&url, "redirectUrl").as_deref(),
         Some("/reports?q=7")
     );
-    let landed = get(&url, &[("Accept", "text/html")]);
+    let landed = Req::get(&url).header("Accept", "text/html").send();
     assert_eq!(landed.status, 302, "{}", landed.body);
     assert_eq!(landed.location(), "/reports?q=7");
     let mut jar = Jar::default();
     jar.absorb(&landed);
-    let echo = app_sees(gate, "/reports?q=7", &jar.header());
-    assert_eq!(header(&echo, "x-auth-request-user"), email);
-    assert_eq!(header(&echo, "x-auth-request-email"), email);
-    assert_eq!(header(&echo, "x-auth-request-groups"), "readers");
+    let echo = gate.get("/reports?q=7").jar(&jar).send().app();
+    assert_eq!(app_header(&echo, "x-auth-request-user"), [email]);
+    assert_eq!(app_header(&echo, "x-auth-request-email"), [email]);
+    assert_eq!(app_header(&echo, "x-auth-request-groups"), ["readers"]);
     // The code is single-use.
-    assert_eq!(get(&url, &[("Accept", "application/json")]).status, 401);
+    let again = Req::get(&url).header("Accept", "application/json").send();
+    assert_eq!(again.status, 401);
     let code = query_param(&url, "code").unwrap();
     gate.assert_logs_free_of(&[&code]);
 }
@@ -346,10 +316,9 @@ fn flow_c(mut cmd: Command, gate: &Gate, email: &str, what: &str) {
 #[test]
 fn flow_c_curl_backend_call_signs_the_user_in() {
     if !has_command("curl") {
-        return blackbox::skip("flow_c_curl", "curl is not installed");
+        return skip("flow_c_curl", "curl is not installed");
     }
-    let app = App::echo();
-    let gate = start_gate(&app, CODE_FLOW_ORG, &[]);
+    let gate = start_gate(CODE_FLOW_ORG, &[]);
     flow_c(
         Command::new(examples().join("curl/flow-c.sh")),
         &gate,
@@ -368,10 +337,9 @@ fn flow_c_curl_backend_call_signs_the_user_in() {
 fn flow_c_python_backend_call_signs_the_user_in() {
     let cmd = match example_command("python", "flow_c_backend.py") {
         Ok(cmd) => cmd,
-        Err(reason) => return blackbox::skip("flow_c_python", &reason),
+        Err(reason) => return skip("flow_c_python", &reason),
     };
-    let app = App::echo();
-    let gate = start_gate(&app, CODE_FLOW_ORG, &[]);
+    let gate = start_gate(CODE_FLOW_ORG, &[]);
     flow_c(cmd, &gate, "erin@acme.example", "python/flow_c_backend.py");
 }
 
@@ -423,28 +391,34 @@ fn bearer_answer(out: &str, principal: &str, what: &str) {
     let (status, body) = out.split_once('\n').unwrap_or((out, ""));
     assert_eq!(status.trim(), "200", "{what}: {out}");
     let echo: Value = serde_json::from_str(body.trim()).unwrap();
-    assert_eq!(header(&echo, "x-auth-request-user"), principal, "{what}");
+    assert_eq!(
+        app_header(&echo, "x-auth-request-user"),
+        [principal],
+        "{what}"
+    );
 }
 
 #[test]
 fn flow_d_python_signer_from_a_keytool_keystore_calls_with_a_bearer_token() {
     let cmd = match example_command("python", "flow_d_bearer.py") {
         Ok(cmd) => cmd,
-        Err(reason) => return blackbox::skip("flow_d_python", &reason),
+        Err(reason) => return skip("flow_d_python", &reason),
     };
     if !has_command("keytool") {
-        return blackbox::skip("flow_d_python", "keytool (a JDK or JRE) is not installed");
+        return skip("flow_d_python", "keytool (a JDK or JRE) is not installed");
     }
     let ks = keystore();
-    let app = App::echo();
-    let gate = start_gate(&app, BEARER_ORG, &[("jde.crt", &ks.crt)]);
+    let gate = start_gate(BEARER_ORG, &[("jde.crt", &ks.crt)]);
 
     let mut call = with_keystore(cmd, &gate, &ks);
     call.args(["JDE_USER", "/api/orders?page=2"]);
     let out = run_to_end(call, "python/flow_d_bearer.py");
     bearer_answer(&out, "JDE_USER", "python/flow_d_bearer.py");
     let echo: Value = serde_json::from_str(out.split_once('\n').unwrap().1.trim()).unwrap();
-    assert_eq!(echo["target"], "/api/orders?page=2");
+    assert_eq!(
+        (&echo["path"], &echo["query"]),
+        (&json!("/api/orders"), &json!("page=2"))
+    );
 
     // The same token through curl (flow-d-bearer.sh), and as whoami sees it.
     let curl = Command::new(examples().join("curl/flow-d-bearer.sh"));
@@ -469,16 +443,16 @@ fn flow_d_python_signer_from_a_keytool_keystore_calls_with_a_bearer_token() {
     let token = run_to_end(sign, "flow_d_bearer.py --token")
         .trim()
         .to_owned();
-    let landed = get(
-        &gate.url(&format!("/grid?access_token={token}&view=1")),
-        &[("Accept", "text/html")],
-    );
+    let landed = gate
+        .get(&format!("/grid?access_token={token}&view=1"))
+        .header("Accept", "text/html")
+        .send();
     assert_eq!(landed.status, 302);
     assert_eq!(landed.location(), "/grid?view=1");
     let mut jar = Jar::default();
     jar.absorb(&landed);
-    let echo = app_sees(&gate, "/grid?view=1", &jar.header());
-    assert_eq!(header(&echo, "x-auth-request-user"), "JDE_QUERY");
+    let echo = gate.get("/grid?view=1").jar(&jar).send().app();
+    assert_eq!(app_header(&echo, "x-auth-request-user"), ["JDE_QUERY"]);
 
     // A token from another key is refused.
     let other = keystore();
@@ -498,14 +472,13 @@ fn flow_d_python_signer_from_a_keytool_keystore_calls_with_a_bearer_token() {
 fn flow_d_java_signer_from_a_keytool_keystore_calls_with_a_bearer_token() {
     // `java File.java` compiles in memory: it needs a JDK (jdk.compiler), not only a JRE.
     if !has_command("keytool") || !has_command("javac") {
-        return blackbox::skip(
+        return skip(
             "flow_d_java",
             "a JDK (java, javac, keytool) is not installed (apt-get install default-jdk-headless)",
         );
     }
     let ks = keystore();
-    let app = App::echo();
-    let gate = start_gate(&app, BEARER_ORG, &[("jde.crt", &ks.crt)]);
+    let gate = start_gate(BEARER_ORG, &[("jde.crt", &ks.crt)]);
     let mut cmd = Command::new("java");
     cmd.arg(examples().join("java/FlowDBearer.java"))
         .args(["JDE_JAVA", "/api/orders"]);
@@ -516,12 +489,6 @@ fn flow_d_java_signer_from_a_keytool_keystore_calls_with_a_bearer_token() {
 // ---------------------------------------------------------------------------------------------
 // Flow E: the parent page, in a real browser
 // ---------------------------------------------------------------------------------------------
-
-fn chromium() -> Option<&'static str> {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| has_command(c))
-}
 
 /// The parent page with its constants set, as a customer would set them.
 fn parent_page(bridge_origin: &str, redeem_base: &str, landing: &str) -> String {
@@ -552,123 +519,79 @@ fn parent_page(bridge_origin: &str, redeem_base: &str, landing: &str) -> String 
 
 #[test]
 fn flow_e_parent_page_opens_a_session_elsewhere_with_the_bridge_code() {
-    let Some(browser) = chromium() else {
-        return blackbox::skip(
+    let browsers = ["chromium", "chromium-browser", "google-chrome"];
+    if !browsers.into_iter().any(has_command) {
+        return skip(
             "flow_e",
             "Chromium is not installed (scripts/install-deps.sh chromium)",
         );
-    };
-    let gate_port = std::sync::Arc::new(std::sync::OnceLock::<u16>::new());
-    let portal_port = std::sync::Arc::new(std::sync::OnceLock::<u16>::new());
-    // The app: /to-portal sends the browser on to the customer's page; every
-    // other page says who the app sees, on which host.
-    let app = {
-        let portal_port = portal_port.clone();
-        App::start(move |req| {
-            if req.target == "/to-portal" {
-                let portal = portal_port.get().copied().unwrap_or_default();
-                let html = format!(
-                    "<!doctype html><script>location.replace('http://127.0.0.1:{portal}/parent.html')</script>"
-                );
-                return (200, "text/html; charset=utf-8", html);
-            }
-            let html = format!(
-                "<!doctype html><title>app</title><p id=\"who\">host={} user={} path={}</p>",
-                req.header("host").unwrap_or_default(),
-                req.header("x-auth-request-user").unwrap_or("nobody"),
-                req.target
-            );
-            (200, "text/html; charset=utf-8", html)
-        })
-    };
+    }
+    let gate_port = Arc::new(OnceLock::<u16>::new());
     let portal = {
         let gate_port = gate_port.clone();
-        App::start(move |req| {
+        Site::start(move |req| {
             let g = gate_port.get().copied().unwrap_or_default();
-            if req.target == "/parent.html" {
-                let page = parent_page(
+            if req.path == "/parent.html" {
+                Response::html(parent_page(
                     &format!("http://127.0.0.1:{g}"),
                     &format!("http://localhost:{g}"),
                     "/signed-in",
-                );
-                (200, "text/html; charset=utf-8", page)
+                ))
             } else {
-                (404, "text/plain", "not found".into())
+                Response::not_found()
             }
         })
     };
-    portal_port.set(portal.port).unwrap();
-    let gate = start_gate(
-        &app,
-        &format!(
-            "login_url: http://127.0.0.1:9/login\nhome_path: /to-portal\n\
-             allowed_origins: [{}]\nkeys: [{{ alg: HS256, secret_file: acme.secret }}]",
-            portal.origin()
-        ),
-        &[],
+    // The app: /to-portal sends the browser on to the customer's page; every
+    // other page says who the app sees, on which host.
+    let portal_port = portal.port;
+    let app = Site::start(move |req| {
+        if req.path == "/to-portal" {
+            return Response::html(format!(
+                "<!doctype html><script>location.replace('http://127.0.0.1:{portal_port}/parent.html')</script>"
+            ));
+        }
+        Response::html(format!(
+            "<!doctype html><title>app</title><p id=\"who\">host={} user={} path={}</p>",
+            req.header("host").unwrap_or_default(),
+            req.header("x-auth-request-user").unwrap_or("nobody"),
+            req.path
+        ))
+    });
+    let org = format!(
+        "login_url: http://127.0.0.1:9/login\nhome_path: /to-portal\n\
+         allowed_origins: [http://127.0.0.1:{portal_port}]\n\
+         keys: [{{ alg: HS256, secret_file: acme.secret }}]"
     );
+    let gate = Gate::start(&with_upstream(&config(&org), app.port));
     gate_port.set(gate.proxy_port).unwrap();
 
     // The browser signs in on 127.0.0.1 (flow B), lands on the customer's
     // page, whose bridge code opens a second session on `localhost`.
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let token = jsonwebtoken::encode(
-        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-        &serde_json::json!({"sub": "grace", "email": "grace@acme.example", "iat": now, "exp": now + 120}),
-        &jsonwebtoken::EncodingKey::from_secret(ACME_SECRET.strip_suffix(b"\n").unwrap()),
-    )
-    .unwrap();
-    let profile = tempfile::tempdir().unwrap();
+    let claims =
+        json!({"sub": "grace", "email": "grace@acme.example", "iat": now(), "exp": now() + 120});
+    let token = hs256(ACME_SECRET, &claims);
     let started = Instant::now();
-    let mut cmd = Command::new(browser);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ])
-    .arg(format!("--user-data-dir={}", profile.path().display()))
-    .arg(gate.url(&format!("/_sso/jwt?jwt={token}")));
-    let mut chromium = Proc::spawn("chromium", cmd, profile.path().join("chromium.log"));
+    let mut browser = Browser::launch();
+    browser.navigate(&gate.url(&format!("/_sso/jwt?jwt={token}")));
 
     // The app sees the landing page on `localhost`, with the user: the
     // second session was opened with the bridge's code.
     let host = format!("localhost:{}", gate.proxy_port);
-    let signed_in = |r: &blackbox::AppRequest| {
-        r.target == "/signed-in"
+    let signed_in = |r: &Request| {
+        r.path == "/signed-in"
             && r.header("host") == Some(host.as_str())
             && r.header("x-auth-request-user") == Some("grace")
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !app.seen().iter().any(signed_in) {
-        chromium.assert_running();
-        assert!(
-            Instant::now() < deadline,
-            "the parent page did not end signed in on {host} within 60 s; the app saw {:?}; \
-             the portal saw {:?}",
-            app.seen()
-                .iter()
-                .map(|r| format!("{} {}", r.header("host").unwrap_or_default(), r.target))
-                .collect::<Vec<_>>(),
-            portal
-                .seen()
-                .iter()
-                .map(|r| r.target.clone())
-                .collect::<Vec<_>>(),
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    browser.wait_page(
+        &format!("the parent page ends signed in on {host}"),
+        Duration::from_secs(60),
+        |_| app.requests().iter().any(signed_in),
+    );
     eprintln!("flow E signed in after {:?}", started.elapsed());
-    drop(chromium);
+    drop(browser);
     // The way there: the first session's page, then the parent page with its bridge.
-    assert!(app.seen().iter().any(|r| r.target == "/to-portal"));
-    assert!(portal.seen().iter().any(|r| r.target == "/parent.html"));
+    assert!(app.hits("/to-portal") > 0);
+    assert!(portal.hits("/parent.html") > 0);
     gate.assert_logs_free_of(&[&token]);
 }
