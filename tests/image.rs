@@ -16,8 +16,8 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::{
-    free_ports, has_command, query_param, repo, skip, wait_ready, without_test_env, Jar, Metrics,
-    Proc, Req,
+    free_ports, has_command, query_param, repo, run_ok, skip, wait_ready, without_test_env, Jar,
+    Metrics, Proc, Req,
 };
 
 const TAG: &str = "localhost/ssogate:test";
@@ -116,13 +116,8 @@ impl Podman {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "podman {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        let out = run_ok(self.command().args(args), &format!("podman {args:?}"));
+        out.stdout.trim().to_owned()
     }
 }
 
@@ -154,16 +149,9 @@ impl Drop for Container<'_> {
 /// The demo (examples/demo.rs) of this checkout, built if needed.
 fn demo_binary() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = without_test_env(&mut Command::new(cargo))
-        .args(["build", "--quiet", "--example", "demo"])
-        .current_dir(repo())
-        .output()
-        .expect("run cargo build --example demo");
-    assert!(
-        out.status.success(),
-        "cargo build --example demo: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut build = Command::new(cargo);
+    without_test_env(&mut build).args(["build", "--quiet", "--example", "demo"]);
+    run_ok(build.current_dir(repo()), "cargo build --example demo");
     // target/<profile>/ssogate -> target/<profile>/examples/demo
     let bin = Path::new(env!("CARGO_BIN_EXE_ssogate"));
     let demo = bin.parent().unwrap().join("examples/demo");
@@ -213,17 +201,11 @@ fn the_image_runs_the_demo_config_walks_flow_a_and_exits_0_on_sigterm() {
     let podman = Podman::new(work.path());
 
     // 1. Build: the static binary (cached in the target dir) and the image.
-    let out = without_test_env(&mut Command::new(repo().join("scripts/build-image.sh")))
+    let mut build = Command::new(repo().join("scripts/build-image.sh"));
+    without_test_env(&mut build)
         .arg(TAG)
-        .env("CONTAINERS_CONF", &podman.conf)
-        .output()
-        .expect("run scripts/build-image.sh");
-    assert!(
-        out.status.success(),
-        "scripts/build-image.sh failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .env("CONTAINERS_CONF", &podman.conf);
+    run_ok(&mut build, "scripts/build-image.sh");
     let built = started.elapsed();
     eprintln!("scripts/build-image.sh took {built:?}");
 

@@ -93,20 +93,6 @@ fn serve_example(mut cmd: Command, name: &str, gate: &Gate, port: u16) -> Proc {
     server
 }
 
-/// Runs an example that prints something and exits.
-fn run_to_end(mut cmd: Command, what: &str) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 // ---------------------------------------------------------------------------------------------
 // Flow A: the login endpoint
 // ---------------------------------------------------------------------------------------------
@@ -288,7 +274,7 @@ fn flow_c(mut cmd: Command, gate: &Gate, email: &str, what: &str) {
         .env("CLIENT_ID", "acme-reader")
         .env("CLIENT_SECRET_FILE", gate.path("acme.client"))
         .args([email, "/reports?q=7"]);
-    let url = run_to_end(cmd, what).trim().to_owned();
+    let url = run_ok(&mut cmd, what).stdout.trim().to_owned();
     assert!(
         url.starts_with(&gate.url("/_sso/authorize?code=")),
         "{what} printed no sign-in URL"
@@ -356,14 +342,8 @@ struct Keystore {
 
 fn keystore() -> Keystore {
     let dir = tempfile::tempdir().unwrap();
-    run_to_end(
-        {
-            let mut cmd = Command::new(examples().join("java/make-keystore.sh"));
-            cmd.arg(dir.path());
-            cmd
-        },
-        "java/make-keystore.sh",
-    );
+    let mut make = Command::new(examples().join("java/make-keystore.sh"));
+    run_ok(make.arg(dir.path()), "java/make-keystore.sh");
     let crt = std::fs::read(dir.path().join("jde.crt")).unwrap();
     assert!(crt.starts_with(b"-----BEGIN CERTIFICATE-----"));
     Keystore {
@@ -412,7 +392,7 @@ fn flow_d_python_signer_from_a_keytool_keystore_calls_with_a_bearer_token() {
 
     let mut call = with_keystore(cmd, &gate, &ks);
     call.args(["JDE_USER", "/api/orders?page=2"]);
-    let out = run_to_end(call, "python/flow_d_bearer.py");
+    let out = run_ok(&mut call, "python/flow_d_bearer.py").stdout;
     bearer_answer(&out, "JDE_USER", "python/flow_d_bearer.py");
     let echo: Value = serde_json::from_str(out.split_once('\n').unwrap().1.trim()).unwrap();
     assert_eq!(
@@ -427,7 +407,7 @@ fn flow_d_python_signer_from_a_keytool_keystore_calls_with_a_bearer_token() {
         .env("PYTHON", tools("python").unwrap().join("venv/bin/python"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .args(["JDE_CURL", "/_sso/whoami"]);
-    let out = run_to_end(curl, "curl/flow-d-bearer.sh");
+    let out = run_ok(&mut curl, "curl/flow-d-bearer.sh").stdout;
     let (body, status) = out.trim_end().rsplit_once('\n').unwrap();
     assert_eq!(status, "200", "{out}");
     let whoami: Value = serde_json::from_str(body).unwrap();
@@ -440,9 +420,8 @@ fn flow_d_python_signer_from_a_keytool_keystore_calls_with_a_bearer_token() {
         .env("KEYSTORE_PASSWORD_FILE", &ks.pass)
         .env("SSOGATE_URL", gate.url(""))
         .args(["--token", "JDE_QUERY"]);
-    let token = run_to_end(sign, "flow_d_bearer.py --token")
-        .trim()
-        .to_owned();
+    let token = run_ok(&mut sign, "flow_d_bearer.py --token").stdout;
+    let token = token.trim().to_owned();
     let landed = gate
         .get(&format!("/grid?access_token={token}&view=1"))
         .header("Accept", "text/html")
@@ -482,7 +461,7 @@ fn flow_d_java_signer_from_a_keytool_keystore_calls_with_a_bearer_token() {
     let mut cmd = Command::new("java");
     cmd.arg(examples().join("java/FlowDBearer.java"))
         .args(["JDE_JAVA", "/api/orders"]);
-    let out = run_to_end(with_keystore(cmd, &gate, &ks), "java/FlowDBearer.java");
+    let out = run_ok(&mut with_keystore(cmd, &gate, &ks), "java/FlowDBearer.java").stdout;
     bearer_answer(&out, "JDE_JAVA", "java/FlowDBearer.java");
 }
 

@@ -191,6 +191,20 @@ impl Drop for Proc {
     }
 }
 
+/// Runs `cmd` to its end; panics with its output unless it exits 0.
+pub fn run_ok(cmd: &mut Command, what: &str) -> CmdOut {
+    let out = cmd.output();
+    let out = CmdOut::from(out.unwrap_or_else(|e| panic!("cannot run {what}: {e}")));
+    assert_eq!(
+        out.code,
+        Some(0),
+        "{what} failed:\n{}{}",
+        out.stdout,
+        out.stderr
+    );
+    out
+}
+
 /// Is `name` a command on PATH?
 pub fn has_command(name: &str) -> bool {
     Command::new("sh")

@@ -32,12 +32,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
-use super::b64url;
+use super::{b64url, has_command, run_ok};
 
 /// The password of every generated `.p12` (never expected in any output).
 pub const P12_PASSWORD: &str = "Kp12-Sekrit-pass-4711";
@@ -136,22 +136,10 @@ pub fn jwks_doc(keys: &[Value]) -> String {
 /// Runs `program` in `dir` with `args` (split at spaces): its stdout and stderr; panics when it
 /// fails.
 fn run(dir: &Path, program: &str, args: &str) -> String {
-    let out = Command::new(program)
-        .args(args.split_whitespace())
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} (needed for key fixtures): {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "fixture command failed: {program} {args}\n{text}"
-    );
-    text
+    let mut cmd = Command::new(program);
+    cmd.args(args.split_whitespace()).current_dir(dir);
+    let out = run_ok(&mut cmd, &format!("key fixtures: {program} {args}"));
+    out.stdout + &out.stderr
 }
 
 fn generate() -> Fixtures {
@@ -287,26 +275,20 @@ fn generate() -> Fixtures {
     std::fs::write(d.join("garbage.p12"), b"this is not a PKCS#12 file\n").unwrap();
 
     // The Java truststore.
-    let keytool_missing = match Command::new("keytool")
-        .arg("-help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-    {
-        Err(e) => Some(format!("`keytool` could not be run ({e})")),
-        Ok(_) => {
-            for (alias, cert) in [("idp", "rsa.cert.pem"), ("other", "rsa2.cert.pem")] {
-                run(
-                    d,
-                    "keytool",
-                    &format!(
-                        "-importcert -noprompt -storetype PKCS12 -keystore rsa.trust.p12 \
-                         -storepass {P12_PASSWORD} -alias {alias} -file {cert}"
-                    ),
-                );
-            }
-            None
+    let keytool_missing = if has_command("keytool") {
+        for (alias, cert) in [("idp", "rsa.cert.pem"), ("other", "rsa2.cert.pem")] {
+            run(
+                d,
+                "keytool",
+                &format!(
+                    "-importcert -noprompt -storetype PKCS12 -keystore rsa.trust.p12 \
+                     -storepass {P12_PASSWORD} -alias {alias} -file {cert}"
+                ),
+            );
         }
+        None
+    } else {
+        Some("`keytool` is not on PATH".to_string())
     };
 
     let mut files = BTreeMap::new();
