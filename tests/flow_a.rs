@@ -3,11 +3,6 @@
 
 mod common;
 use common::*;
-use serde_json::json;
-
-fn acme_token(sub: &str) -> String {
-    hs256(ACME_SECRET, &claims_with(sub, json!({"orgId": "acme"})))
-}
 
 /// Start flow A with a navigation to `target`; returns the redirect pieces and a jar holding the
 /// state cookie.
@@ -78,7 +73,7 @@ fn full_flow_a_step_by_step() {
     let (lr, mut jar) = start(&g, "/app/page?x=1&y=2");
     let state_value = jar.cookies.values().next().cloned().unwrap();
     // 2. the customer's endpoint sends the browser back with the token
-    let token = acme_token("alice");
+    let token = acme_token(ACME_SECRET, "alice");
     let cb = g.callback(&token, &lr.state).jar(&jar).send();
     assert_eq!(cb.status, 302, "{cb:#?}");
     assert_eq!(g.loc_path(&cb), "/app/page?x=1&y=2");
@@ -120,7 +115,7 @@ fn login_endpoint_round_trip_lands_on_rd() {
     let lr = expect_login_redirect(&r, ACME_LOGIN, &g.public_url());
     let mut jar = Jar::new();
     jar.absorb(&r);
-    let token = acme_token("bob");
+    let token = acme_token(ACME_SECRET, "bob");
     let cb = g.callback(&token, &lr.state).jar(&jar).send();
     assert_eq!(cb.status, 302, "{cb:#?}");
     assert_eq!(g.loc_path(&cb), "/reports?id=7");
@@ -131,7 +126,7 @@ fn login_endpoint_round_trip_lands_on_rd() {
 fn callback_quirk_state_then_question_mark_token() {
     let g = Gate::base();
     let (lr, mut jar) = start(&g, "/quirk/path?a=1");
-    let token = acme_token("carol");
+    let token = acme_token(ACME_SECRET, "carol");
     // the customer appended "?token=" to a URL that already had "?state=N"
     let cb = g
         .nav(&format!(
@@ -154,7 +149,7 @@ fn callback_without_state_lands_on_home_path() {
     let g = Gate::base();
     // even with a state cookie saved for /deep, an IdP-initiated callback goes home
     let (_lr, mut jar) = start(&g, "/deep/page");
-    let token = acme_token("dave");
+    let token = acme_token(ACME_SECRET, "dave");
     let cb = g
         .nav(&format!("/_sso/callback?token={}", enc(&token)))
         .jar(&jar)
@@ -163,7 +158,7 @@ fn callback_without_state_lands_on_home_path() {
     assert_eq!(g.loc_path(&cb), "/home");
     assert!(cb.sets_cookie(PLAIN_COOKIE));
     // and without any state cookie at all
-    let token = acme_token("dave");
+    let token = acme_token(ACME_SECRET, "dave");
     let cb = g
         .nav(&format!("/_sso/callback?token={}", enc(&token)))
         .send();
@@ -187,7 +182,7 @@ fn callback_with_wrong_state_is_refused() {
         "0".to_string(),           // made up
     ];
     for st in cases {
-        let token = acme_token("eve");
+        let token = acme_token(ACME_SECRET, "eve");
         let cb = g.callback(&token, &st).jar(&jar1).send();
         assert_eq!(cb.status, 401, "state {st:?}: {cb:#?}");
         assert!(
@@ -196,12 +191,12 @@ fn callback_with_wrong_state_is_refused() {
         );
     }
     // state in the query but no state cookie at all
-    let token = acme_token("eve");
+    let token = acme_token(ACME_SECRET, "eve");
     let cb = g.callback(&token, &lr1.state).send();
     assert_eq!(cb.status, 401, "{cb:#?}");
     assert!(!cb.sets_cookie(PLAIN_COOKIE));
     // a state cookie of another login with that login's state still works (control)
-    let token = acme_token("eve");
+    let token = acme_token(ACME_SECRET, "eve");
     let cb = g.callback(&token, &lr1.state).jar(&jar1).send();
     assert_eq!(cb.status, 302, "{cb:#?}");
     assert_eq!(g.loc_path(&cb), "/one");
@@ -312,7 +307,7 @@ fn callback_url_derived_from_host_without_public_url() {
     let r = g.nav("/from/host").host("acme.test").send();
     let lr = expect_login_redirect(&r, ACME_LOGIN, "http://acme.test");
     jar.absorb(&r);
-    let token = acme_token("frank");
+    let token = acme_token(ACME_SECRET, "frank");
     let cb = g
         .callback(&token, &lr.state)
         .host("acme.test")

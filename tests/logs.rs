@@ -92,7 +92,6 @@ fn a_whole_session_leaves_no_secret_in_the_logs_and_one_json_line_per_request() 
     for secret in [SESSION_SECRET, ACME_SECRET, GLOBEX_SECRET] {
         s.secret(std::str::from_utf8(secret).unwrap());
     }
-    let acme_token = |sub: &str| hs256(ACME_SECRET, &claims_with(sub, json!({"orgId": "acme"})));
 
     // --- flow A with state
     let q1 = marker();
@@ -102,7 +101,7 @@ fn a_whole_session_leaves_no_secret_in_the_logs_and_one_json_line_per_request() 
     s.secret(&q1);
     let mut jar = Jar::new();
     jar.absorb(&r);
-    let t1 = acme_token("alice");
+    let t1 = acme_token(ACME_SECRET, "alice");
     s.token(&t1);
     let r = s.send(
         g.nav(&format!(
@@ -123,7 +122,7 @@ fn a_whole_session_leaves_no_secret_in_the_logs_and_one_json_line_per_request() 
     s.secret(&lr2.state);
     let mut jar2 = Jar::new();
     jar2.absorb(&r);
-    let t2 = acme_token("alice2");
+    let t2 = acme_token(ACME_SECRET, "alice2");
     s.token(&t2);
     let r = s.send(
         g.nav(&format!("/_sso/callback?state={}?token={}", lr2.state, t2))
@@ -139,7 +138,7 @@ fn a_whole_session_leaves_no_secret_in_the_logs_and_one_json_line_per_request() 
     let app_request_id = app_header(&app, "x-request-id");
 
     // --- flow B, then its replay
-    let t3 = acme_token("bob");
+    let t3 = acme_token(ACME_SECRET, "bob");
     s.token(&t3);
     let r = s.send(g.jwt(&t3));
     assert_eq!(r.status, 302, "{r:#?}");
@@ -182,7 +181,7 @@ fn a_whole_session_leaves_no_secret_in_the_logs_and_one_json_line_per_request() 
     assert_eq!(r.status, 302, "{r:#?}");
 
     // --- refused tokens: bad signature (flow B), expired (callback without state)
-    let t7 = hs256(WRONG_SECRET, &claims_with("eve", json!({"orgId": "acme"})));
+    let t7 = acme_token(WRONG_SECRET, "eve");
     s.token(&t7);
     let r = s.send(g.jwt(&t7));
     assert_eq!(r.status, 401, "{r:#?}");
@@ -365,7 +364,7 @@ fn a_whole_session_leaves_no_secret_in_the_logs_and_one_json_line_per_request() 
 #[test]
 fn error_pages_carry_the_logged_request_id() {
     let g = Gate::base();
-    let t = hs256(WRONG_SECRET, &claims_with("eve", json!({"orgId": "acme"})));
+    let t = acme_token(WRONG_SECRET, "eve");
     let r = g.api(&format!("/_sso/jwt?jwt={}", enc(&t))).send();
     assert_eq!(r.status, 401, "{r:#?}");
     let id = r.json()["request_id"].as_str().unwrap().to_string();

@@ -101,10 +101,6 @@ fn assert_deltas(g: &Gate, step: &str, before: &Metrics, want: &[(SeriesKey, f64
     after
 }
 
-fn acme_token(sub: &str) -> String {
-    hs256(ACME_SECRET, &claims_with(sub, json!({"orgId": "acme"})))
-}
-
 #[test]
 fn metric_deltas_per_request_kind() {
     let closed = free_port();
@@ -146,7 +142,7 @@ fn metric_deltas_per_request_kind() {
     }
 
     // 1. a successful flow-B login
-    let jar = g.login_jwt(None, &acme_token("alice"), PLAIN_COOKIE);
+    let jar = g.login_jwt(None, &acme_token(ACME_SECRET, "alice"), PLAIN_COOKIE);
     let m1 = assert_deltas(
         &g,
         "flow B login",
@@ -203,10 +199,7 @@ fn metric_deltas_per_request_kind() {
     );
 
     // 4. bad signature
-    let bad = hs256(
-        WRONG_SECRET,
-        &claims_with("mallory", json!({"orgId": "acme"})),
-    );
+    let bad = acme_token(WRONG_SECRET, "mallory");
     let r = g.jwt(&bad).send();
     assert_eq!(r.status, 401, "{r:#?}");
     let m4 = assert_deltas(
@@ -241,7 +234,7 @@ fn metric_deltas_per_request_kind() {
     );
 
     // 6. replay: the same token (same jti) twice
-    let once = acme_token("bob");
+    let once = acme_token(ACME_SECRET, "bob");
     g.login_jwt(None, &once, PLAIN_COOKIE);
     let r = g.jwt(&once).send();
     assert_eq!(r.status, 401, "replayed token accepted: {r:#?}");

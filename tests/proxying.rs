@@ -85,10 +85,7 @@ fn a_custom_reserved_prefix_moves_every_endpoint() {
     assert_eq!(r.status, 302);
     let callback = query_param(r.location(), "ssoCallback").unwrap();
     assert!(callback.contains("/auth/callback?state="), "{callback}");
-    let token = hs256(
-        ACME_SECRET,
-        &claims_with("amy", serde_json::json!({"orgId": "acme"})),
-    );
+    let token = acme_token(ACME_SECRET, "amy");
     let r = g.nav(&format!("/auth/jwt?jwt={}", enc(&token))).send();
     assert_eq!(r.status, 302, "{r:#?}");
     assert!(r.sets_cookie(PLAIN_COOKIE));

@@ -4,7 +4,6 @@
 
 mod common;
 use common::*;
-use serde_json::json;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::time::Duration;
@@ -14,10 +13,6 @@ const LIVE: Duration = Duration::from_secs(5);
 
 const ACME_SECRET_2: &[u8] = b"acme-hs256-rotated-0123456789abcdefghijklmnopq";
 const NEWCO_SECRET: &[u8] = b"newco-hs256-secret-0123456789abcdefghijklmnopq";
-
-fn acme_token(secret: &[u8], sub: &str) -> String {
-    hs256(secret, &claims_with(sub, json!({"orgId": "acme"})))
-}
 
 /// Flow B with a fresh token signed with `secret`: the status (302 = accepted, 401 = refused).
 fn jwt_status(g: &Gate, secret: &[u8]) -> u16 {

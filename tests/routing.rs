@@ -65,7 +65,7 @@ fn path_prefix_routing() {
     assert_eq!(r.status, 404, "{r:#?}");
 
     // a path-routed session works and the path is not stripped
-    let token = hs256(ACME_SECRET, &claims_with("pat", json!({"orgId": "acme"})));
+    let token = acme_token(ACME_SECRET, "pat");
     let r = g.jwt(&token).host("acme.test").send();
     assert_eq!(r.status, 302, "{r:#?}");
     let mut jar = Jar::new();
@@ -84,7 +84,7 @@ fn path_prefix_routing() {
 fn org_claim_must_agree_with_the_routed_org() {
     let g = Gate::base();
     // acme has org_claim orgId: a token naming acme is fine, naming globex is not
-    let ok = hs256(ACME_SECRET, &claims_with("o", json!({"orgId": "acme"})));
+    let ok = acme_token(ACME_SECRET, "o");
     let r = g.jwt(&ok).host("acme.test").send();
     assert_eq!(r.status, 302, "{r:#?}");
     let bad = hs256(ACME_SECRET, &claims_with("o", json!({"orgId": "globex"})));

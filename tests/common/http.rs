@@ -416,7 +416,7 @@ impl RawResponse {
         let Some(start) = self.head_end() else {
             return (Vec::new(), false);
         };
-        let data = &self.raw[start..];
+        let mut data = &self.raw[start..];
         let chunked = self
             .header("transfer-encoding")
             .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
@@ -425,30 +425,25 @@ impl RawResponse {
             return (data.to_vec(), cl.is_some_and(|cl: usize| data.len() >= cl));
         }
         let mut out = Vec::new();
-        let mut pos = 0;
         loop {
-            let Some(eol) = find(&data[pos..], b"\r\n") else {
+            let Some(eol) = find(data, b"\r\n") else {
                 return (out, false);
             };
-            let size_text = String::from_utf8_lossy(&data[pos..pos + eol]).into_owned();
-            let size_text = size_text.split(';').next().unwrap_or_default().trim();
-            let Ok(size) = usize::from_str_radix(size_text, 16) else {
+            let text = String::from_utf8_lossy(&data[..eol]).into_owned();
+            let Ok(size) = usize::from_str_radix(text.split(';').next().unwrap_or("").trim(), 16)
+            else {
                 return (out, false);
             };
-            let body_start = pos + eol + 2;
             if size == 0 {
                 return (out, true);
             }
-            if data.len() < body_start + size {
-                // a partial chunk: hand out what arrived
-                out.extend_from_slice(&data[body_start..]);
+            data = &data[eol + 2..];
+            // a partial chunk: hand out what arrived
+            out.extend_from_slice(&data[..size.min(data.len())]);
+            let Some(rest) = data.get(size + 2..) else {
                 return (out, false);
-            }
-            out.extend_from_slice(&data[body_start..body_start + size]);
-            pos = body_start + size + 2;
-            if pos > data.len() {
-                return (out, false);
-            }
+            };
+            data = rest;
         }
     }
 

@@ -124,9 +124,7 @@ pub struct Site {
 
 impl Drop for Site {
     fn drop(&mut self) {
-        if let Some(tx) = self.stop.lock().unwrap().take() {
-            let _ = tx.send(());
-        }
+        self.close();
     }
 }
 
@@ -208,11 +206,15 @@ impl Site {
         self.seen.max_in_flight.load(Ordering::SeqCst)
     }
 
-    /// Closes the listener; returns once connections are refused.
-    pub fn stop(&self) {
+    fn close(&self) {
         if let Some(tx) = self.stop.lock().unwrap().take() {
             let _ = tx.send(());
         }
+    }
+
+    /// Closes the listener; returns once connections are refused.
+    pub fn stop(&self) {
+        self.close();
         let port = self.port;
         let closed = poll(Duration::from_secs(5), || {
             TcpStream::connect(("127.0.0.1", port))

@@ -6,11 +6,11 @@ use std::path::PathBuf;
 use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{
-    claims_with, config_dir, enc, fill, fixtures, free_ports, hs256, poll, Jar, Metrics, Proc, Req,
-    Resp, Upstream, ACME_SECRET, BASE, PLAIN_COOKIE,
+    acme_token, config_dir, enc, fill, fixtures, free_ports, poll, Jar, Metrics, Proc, Req, Resp,
+    Upstream, ACME_SECRET, BASE, PLAIN_COOKIE,
 };
 
 pub struct GateBuilder {
@@ -351,8 +351,7 @@ impl Gate {
 
     /// Flow B login for acme (default org) with `claims(sub)` + orgId.
     pub fn login_acme(&self, sub: &str) -> Jar {
-        let t = hs256(ACME_SECRET, &claims_with(sub, json!({"orgId": "acme"})));
-        self.login_jwt(None, &t, PLAIN_COOKIE)
+        self.login_jwt(None, &acme_token(ACME_SECRET, sub), PLAIN_COOKIE)
     }
 
     /// Strip the public_url prefix from a Location, so relative and absolute same-origin
