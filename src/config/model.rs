@@ -24,6 +24,7 @@ pub struct Config {
     /// `scheme://authority` without a trailing slash, when configured.
     pub public_url: Option<String>,
     pub trusted_proxies: Vec<IpNet>,
+    pub rate_limit: RateLimits,
     pub reserved_prefix: String,
     pub public_paths: Vec<String>,
     pub session: SessionSettings,
@@ -54,6 +55,26 @@ pub struct Upstream {
     pub addr: SocketAddr,
     /// As written, for logs.
     pub display: String,
+}
+
+/// Per client address (SPEC 11): login endpoints draw on a bucket of
+/// `logins_burst` refilling at `logins_per_second`; refused credentials on
+/// one of `failures_per_minute` refilling at that rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimits {
+    pub logins_per_second: u32,
+    pub logins_burst: u32,
+    pub failures_per_minute: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            logins_per_second: 10,
+            logins_burst: 50,
+            failures_per_minute: 30,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -107,6 +128,8 @@ pub struct Org {
     pub principal_claim: String,
     pub org_claim: Option<String>,
     pub accept_bearer: bool,
+    /// A Bearer token ssogate accepted still reaches the app (SPEC 6).
+    pub forward_bearer: bool,
     pub accept_query_token: Option<String>,
     pub session_ttl: u64,
     pub code_flow: Option<CodeFlow>,

@@ -18,6 +18,7 @@ pub struct RawConfig {
     pub public_url: Option<String>,
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    pub rate_limit: Option<RawRateLimit>,
     pub reserved_prefix: Option<String>,
     #[serde(default)]
     pub public_paths: Vec<String>,
@@ -42,6 +43,14 @@ pub struct RawSession {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    pub logins_per_second: Option<u32>,
+    pub logins_burst: Option<u32>,
+    pub failures_per_minute: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawOrg {
     pub enabled: Option<bool>,
     #[serde(default)]
@@ -62,6 +71,7 @@ pub struct RawOrg {
     pub principal_claim: Option<String>,
     pub org_claim: Option<String>,
     pub accept_bearer: Option<bool>,
+    pub forward_bearer: Option<bool>,
     pub accept_query_token: Option<String>,
     pub session_ttl: Option<ConfigDuration>,
     pub code_flow: Option<RawCodeFlow>,

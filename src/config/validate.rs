@@ -58,6 +58,7 @@ pub fn validate(
         .enumerate()
         .map(|(i, p)| cidr(&format!("trusted_proxies[{i}]"), p))
         .collect::<Result<Vec<_>, _>>()?;
+    let rate_limit = rate_limit(raw.rate_limit.as_ref())?;
     let reserved_prefix = reserved_prefix(raw.reserved_prefix.as_deref().unwrap_or("/_sso"))?;
     for (i, p) in raw.public_paths.iter().enumerate() {
         absolute_path(&format!("public_paths[{i}]"), p)?;
@@ -143,6 +144,7 @@ pub fn validate(
         upstream,
         public_url,
         trusted_proxies,
+        rate_limit,
         reserved_prefix,
         public_paths: raw.public_paths,
         session,
@@ -253,6 +255,36 @@ fn cidr(field: &str, text: &str) -> Result<IpNet, FieldError> {
                 format!("`{text}` is not an address or CIDR like 10.0.0.0/8"),
             )
         })
+}
+
+/// The limits of SPEC 11, each at least 1 (a limit of 0 would lock every
+/// client out).
+fn rate_limit(raw: Option<&RawRateLimit>) -> Result<RateLimits, FieldError> {
+    let defaults = RateLimits::default();
+    let Some(raw) = raw else {
+        return Ok(defaults);
+    };
+    let field = |name: &str, value: Option<u32>, default: u32| match value {
+        Some(0) => Err(FieldError::new(
+            format!("rate_limit.{name}"),
+            "must be at least 1",
+        )),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    };
+    Ok(RateLimits {
+        logins_per_second: field(
+            "logins_per_second",
+            raw.logins_per_second,
+            defaults.logins_per_second,
+        )?,
+        logins_burst: field("logins_burst", raw.logins_burst, defaults.logins_burst)?,
+        failures_per_minute: field(
+            "failures_per_minute",
+            raw.failures_per_minute,
+            defaults.failures_per_minute,
+        )?,
+    })
 }
 
 fn reserved_prefix(text: &str) -> Result<String, FieldError> {
@@ -520,6 +552,14 @@ fn org(
         }
         other => other,
     };
+    let accept_bearer = raw.accept_bearer.unwrap_or(false);
+    let forward_bearer = raw.forward_bearer.unwrap_or(false);
+    if forward_bearer && !accept_bearer {
+        provenance.warnings.push(format!(
+            "{field}.forward_bearer: has no effect without accept_bearer (an Authorization \
+             header then reaches the app unchanged anyway)"
+        ));
+    }
     let code_flow = raw
         .code_flow
         .map(|c| code_flow(c, &format!("{field}.code_flow"), base, provenance))
@@ -547,7 +587,8 @@ fn org(
         max_token_age: raw.max_token_age.map_or(300, ConfigDuration::secs),
         principal_claim,
         org_claim: raw.org_claim,
-        accept_bearer: raw.accept_bearer.unwrap_or(false),
+        accept_bearer,
+        forward_bearer,
         accept_query_token,
         session_ttl: raw.session_ttl.map_or(default_ttl, ConfigDuration::secs),
         code_flow,
