@@ -71,6 +71,7 @@ impl ServeHttp for Admin {
         match path.as_str() {
             "/metrics" => {
                 crate::metrics::set_session_cache_entries(self.shared.cache.entries());
+                crate::metrics::set_rate_limit_addresses(self.shared.limiter.addresses());
                 respond(200, "text/plain; version=0.0.4", crate::metrics::render())
             }
             "/healthz" => respond(200, "text/plain", "ok\n"),

@@ -19,6 +19,7 @@ pub mod framing;
 pub mod gate;
 pub mod headers;
 pub mod keys;
+pub mod limit;
 pub mod logging;
 pub mod metrics;
 pub mod mint;

@@ -122,14 +122,37 @@ impl AuthResult {
     }
 }
 
+/// Which per-address bucket refused a request
+/// (`ssogate_rate_limited_total{kind}`, SPEC 11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    /// The login endpoints' bucket.
+    Login,
+    /// The refused credentials' bucket.
+    Failures,
+}
+
+impl LimitKind {
+    const ALL: [LimitKind; 2] = [LimitKind::Login, LimitKind::Failures];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            LimitKind::Login => "login",
+            LimitKind::Failures => "failures",
+        }
+    }
+}
+
 struct Families {
     requests: IntCounterVec,
     auth: IntCounterVec,
+    rate_limited: IntCounterVec,
     duration: HistogramVec,
     upstream_errors: IntCounterVec,
     cache_hits: IntCounter,
     cache_misses: IntCounter,
     cache_entries: IntGauge,
+    rate_limit_addresses: IntGauge,
     reloads: IntCounterVec,
     generation: IntGauge,
     build_info: IntGaugeVec,
@@ -166,6 +189,11 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
             "Credential checks by organization, method and result.",
             &["org", "method", "result"],
         ),
+        rate_limited: counter_vec(
+            "ssogate_rate_limited_total",
+            "Requests answered 429 by the per-address rate limits, by bucket.",
+            &["org", "kind"],
+        ),
         duration: registered(defined(HistogramVec::new(
             HistogramOpts::new(
                 "ssogate_request_duration_seconds",
@@ -193,6 +221,10 @@ static FAMILIES: LazyLock<Families> = LazyLock::new(|| {
         cache_entries: registered(defined(IntGauge::new(
             "ssogate_session_cache_entries",
             "Entries in the validated-session cache.",
+        ))),
+        rate_limit_addresses: registered(defined(IntGauge::new(
+            "ssogate_rate_limit_addresses",
+            "Client addresses the rate limiter remembers.",
         ))),
         reloads: counter_vec(
             "ssogate_config_reloads_total",
@@ -224,6 +256,7 @@ pub struct OrgMetrics {
     name: String,
     requests: Vec<IntCounter>,
     auth: Vec<IntCounter>,
+    rate_limited: Vec<IntCounter>,
     duration: Histogram,
 }
 
@@ -242,10 +275,15 @@ impl OrgMetrics {
                     .map(move |r| f.auth.with_label_values(&[org, m.label(), r.label()]))
             })
             .collect();
+        let rate_limited = LimitKind::ALL
+            .iter()
+            .map(|k| f.rate_limited.with_label_values(&[org, k.label()]))
+            .collect();
         OrgMetrics {
             name: org.to_owned(),
             requests,
             auth,
+            rate_limited,
             duration: f.duration.with_label_values(&[org]),
         }
     }
@@ -260,6 +298,12 @@ impl OrgMetrics {
     pub fn auth(&self, method: AuthMethod, result: AuthResult) {
         let index = method as usize * AuthResult::ALL.len() + result as usize;
         if let Some(c) = self.auth.get(index) {
+            c.inc();
+        }
+    }
+
+    pub fn rate_limited(&self, kind: LimitKind) {
+        if let Some(c) = self.rate_limited.get(kind as usize) {
             c.inc();
         }
     }
@@ -301,6 +345,10 @@ pub fn session_cache(hit: bool) {
 
 pub fn set_session_cache_entries(entries: u64) {
     FAMILIES.cache_entries.set(entries as i64);
+}
+
+pub fn set_rate_limit_addresses(addresses: u64) {
+    FAMILIES.rate_limit_addresses.set(addresses as i64);
 }
 
 /// The Prometheus text exposition of every registered metric.
@@ -394,10 +442,13 @@ mod tests {
         let org = OrgMetrics::new("unit");
         org.request(Outcome::Proxied, 0.01);
         org.auth(AuthMethod::Callback, AuthResult::Replay);
+        org.rate_limited(LimitKind::Failures);
         let text = render();
         for name in [
             "ssogate_requests_total",
             "ssogate_auth_total",
+            "ssogate_rate_limited_total",
+            "ssogate_rate_limit_addresses",
             "ssogate_request_duration_seconds",
             "ssogate_session_cache_hits_total",
             "ssogate_session_cache_misses_total",
@@ -412,5 +463,7 @@ mod tests {
             text.contains(r#"ssogate_auth_total{method="callback",org="unit",result="replay"} 1"#)
         );
         assert!(text.contains(r#"ssogate_requests_total{org="unit",outcome="proxied"} 1"#));
+        assert!(text.contains(r#"ssogate_rate_limited_total{kind="failures",org="unit"} 1"#));
+        assert!(text.contains(r#"ssogate_rate_limited_total{kind="login",org="unit"} 0"#));
     }
 }

@@ -177,6 +177,44 @@ fn has_raw_header(head: &[u8], name: &[u8]) -> bool {
     })
 }
 
+/// The client's address (SPEC 11): the peer's, or, from a trusted proxy,
+/// the last `X-Forwarded-For` entry, skipping entries that are trusted
+/// proxies themselves (a chain of them each appended the address it was
+/// reached from). An entry that is not an address ends the walk: what lies
+/// left of it cannot be trusted. No peer address (not over TCP) is the
+/// unspecified address.
+pub fn client_address(req: &RequestHeader, config: &Config, peer: Option<IpAddr>) -> IpAddr {
+    let mut client = peer.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let trusted = |ip: &IpAddr| config.trusted_proxies.iter().any(|n| n.contains(ip));
+    if !trusted(&client) {
+        return client;
+    }
+    let values = req.headers.get_all("x-forwarded-for");
+    let entries = values
+        .iter()
+        .rev()
+        .flat_map(|v| v.to_str().unwrap_or_default().rsplit(','));
+    for entry in entries {
+        let Some(ip) = parse_forwarded(entry.trim()) else {
+            break;
+        };
+        client = ip;
+        if !trusted(&client) {
+            break;
+        }
+    }
+    client
+}
+
+/// An `X-Forwarded-For` entry: an address, possibly with a port
+/// (`192.0.2.1:4711`, `[2001:db8::1]:4711`).
+fn parse_forwarded(entry: &str) -> Option<IpAddr> {
+    entry
+        .parse()
+        .ok()
+        .or_else(|| entry.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+}
+
 pub fn bearer_token(req: &RequestHeader) -> Option<&str> {
     let value = req.headers.get(AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
@@ -291,6 +329,46 @@ mod tests {
                 public_base(&config, &req, &facts),
                 Some(format!("{want}://acme.test")),
                 "{sent:?} {trusted}"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_client_is_the_peer_or_what_trusted_proxies_forwarded() -> TestResult {
+        let config = crate::config::parse(
+            &format!(
+                "upstream: http://127.0.0.1:1\ntrusted_proxies: [10.0.0.0/8]\nsession: {{secret: '{s}'}}\norganizations:\n  acme:\n    keys: [{{alg: HS256, secret: '{s}'}}]\n",
+                s = "k".repeat(32)
+            ),
+            std::path::Path::new("/nonexistent/config.yaml"),
+        )?;
+        let ip = |s: &str| s.parse::<IpAddr>();
+        let proxy = Some(ip("10.0.0.1")?);
+        let stranger = Some(ip("192.0.2.9")?);
+        let cases: [(Option<IpAddr>, &[&str], &str); 8] = [
+            (stranger, &["198.51.100.1"], "192.0.2.9"),
+            (proxy, &[], "10.0.0.1"),
+            (proxy, &["198.51.100.1"], "198.51.100.1"),
+            (proxy, &["6.6.6.6, 198.51.100.1"], "198.51.100.1"),
+            (
+                proxy,
+                &["6.6.6.6", "198.51.100.1, 10.0.0.7"],
+                "198.51.100.1",
+            ),
+            (proxy, &["198.51.100.1:4711"], "198.51.100.1"),
+            (proxy, &["6.6.6.6, garbage, 10.0.0.7"], "10.0.0.7"),
+            (None, &[], "0.0.0.0"),
+        ];
+        for (peer, forwarded, want) in cases {
+            let mut req = RequestHeader::build("GET", b"/", None)?;
+            for value in forwarded {
+                req.append_header("x-forwarded-for", *value)?;
+            }
+            assert_eq!(
+                client_address(&req, &config, peer),
+                ip(want)?,
+                "{peer:?} {forwarded:?}"
             );
         }
         Ok(())

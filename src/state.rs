@@ -7,6 +7,7 @@ use arc_swap::ArcSwap;
 
 use crate::cache::SessionCache;
 use crate::config::Config;
+use crate::limit::Limiter;
 use crate::replay::ReplayStore;
 
 pub struct Shared {
@@ -17,6 +18,8 @@ pub struct Shared {
     pub replay: Box<dyn ReplayStore>,
     /// Validated credentials; sized once, at start.
     pub cache: SessionCache,
+    /// The per-address rate limits (SPEC 11); they survive reloads.
+    pub limiter: Limiter,
     /// Requests in flight, so that shutdown can wait for them.
     pub inflight: Arc<AtomicUsize>,
     /// Successful config loads, the first included.
@@ -31,6 +34,7 @@ impl Shared {
         crate::metrics::export_replay_store_errors();
         Shared {
             cache: SessionCache::new(config.session.cache_max_entries),
+            limiter: Limiter::default(),
             config: ArcSwap::from_pointee(config),
             replay,
             inflight: Arc::new(AtomicUsize::new(0)),
