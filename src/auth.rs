@@ -2,6 +2,11 @@
 //! token becomes an identity, through the validated-session cache, with
 //! the revocation check of logged-out sessions. Shared by the gate and the
 //! endpoints; it decides nothing about the request itself.
+//!
+//! A credential that is not known good (a Bearer not in the cache, a
+//! cookie that does not open) is refused unchecked, `Limited`, while the
+//! client's address has used up its failure budget (SPEC 11); known-good
+//! ones never touch the limiter.
 
 use std::sync::Arc;
 
@@ -9,6 +14,7 @@ use crate::cache::{Cached, Credential, SessionCache};
 use crate::config::Org;
 use crate::ctx::Request;
 use crate::decision::Auth;
+use crate::limit::Limited;
 use crate::metrics::{AuthMethod, AuthResult};
 use crate::request::bearer_token;
 use crate::session::{cookie_values, open_json, Identity};
@@ -21,13 +27,16 @@ pub enum Check {
     Absent,
     Valid(Arc<Identity>),
     Refused(AuthResult),
+    /// Not known good, and not checked: the address's failure bucket is
+    /// empty (429, counted in no `ssogate_auth_total`).
+    Limited(Limited),
 }
 
 impl Check {
     /// The check as counted in `ssogate_auth_total`, under `method`.
     pub fn auth(&self, method: AuthMethod) -> Option<Auth> {
         match self {
-            Check::Absent => None,
+            Check::Absent | Check::Limited(_) => None,
             Check::Valid(_) => Some((method, AuthResult::Ok)),
             Check::Refused(result) => Some((method, *result)),
         }
@@ -51,6 +60,9 @@ pub async fn bearer(req: &Request<'_>, org: Option<&Arc<Org>>) -> Check {
             return Check::Valid(hit.identity.clone());
         }
     }
+    if let Err(limited) = req.may_check_credential() {
+        return Check::Limited(limited);
+    }
     let policy = Policy::new(org, req.config, req.now, Delivery::Header);
     let verified = match token::verify_fresh(token, &policy).await {
         Ok(verified) => verified,
@@ -70,8 +82,20 @@ pub async fn bearer(req: &Request<'_>, org: Option<&Arc<Org>>) -> Check {
 
 /// The session cookie's identity, if it opens, has not expired, was not
 /// revoked and belongs to `org` (any org when `None`). A cookie that fails
-/// any of these counts as no session (SPEC 4).
-pub async fn cookie(req: &Request<'_>, org: Option<&Org>) -> Check {
+/// any of these counts as no session (SPEC 4), and is `Limited` while the
+/// address's failure bucket is empty.
+pub async fn session_cookie(req: &Request<'_>, org: Option<&Org>) -> Check {
+    match cookie(req, org).await {
+        Check::Refused(result) => match req.may_check_credential() {
+            Ok(()) => Check::Refused(result),
+            Err(limited) => Check::Limited(limited),
+        },
+        check => check,
+    }
+}
+
+/// [`session_cookie`] before the rate limit.
+async fn cookie(req: &Request<'_>, org: Option<&Org>) -> Check {
     let settings = &req.config.session;
     let mut seen = false;
     let mut verdict = AuthResult::Malformed;

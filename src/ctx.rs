@@ -10,10 +10,12 @@ use pingora::http::RequestHeader;
 
 use crate::clock;
 use crate::config::{Config, Org};
-use crate::decision::{Auth, Decided, Decision, Stage};
-use crate::metrics::Outcome;
+use crate::decision::{Auth, Decided, Decision, Refusal, Stage};
+use crate::framing;
+use crate::limit::Limited;
+use crate::metrics::{self, Outcome};
 use crate::reply::Reply;
-use crate::request::Facts;
+use crate::request::{self, Facts};
 use crate::route::Router;
 use crate::session::Identity;
 use crate::state::{InflightGuard, Shared};
@@ -56,6 +58,72 @@ impl<'a> Request<'a> {
 
     pub fn router(&self) -> Router<'a> {
         Router::new(self.config)
+    }
+
+    /// The client's address as the rate limits key it (SPEC 11): the peer,
+    /// or what trusted proxies say in `X-Forwarded-For`. Read only where a
+    /// limit applies.
+    pub fn client_address(&self) -> IpAddr {
+        request::client_address(self.head, self.config, self.facts.client_ip)
+    }
+
+    /// A request to a login endpoint (SPEC 11): draws on its address's
+    /// login bucket, or is refused (429) while that bucket or the failure
+    /// bucket is empty.
+    pub fn draw_login(&self) -> Result<(), Refusal> {
+        let limits = &self.config.rate_limit;
+        self.shared
+            .limiter
+            .login(self.client_address(), limits)
+            .map_err(Refusal::RateLimited)
+    }
+
+    /// Before a credential that is not known good is checked: refused
+    /// (429) while the address's failure bucket is empty.
+    pub fn may_check_credential(&self) -> Result<(), Limited> {
+        let limits = &self.config.rate_limit;
+        self.shared.limiter.may_check(self.client_address(), limits)
+    }
+
+    /// After the decision: a refused credential draws on the address's
+    /// failure bucket.
+    pub fn account(&self, decision: &Decision) {
+        if decision.refused_credential() {
+            let limits = &self.config.rate_limit;
+            self.shared.limiter.failed(self.client_address(), limits);
+        }
+    }
+
+    /// The framing rule of SPEC 11, for a request that would start or
+    /// finish a login of `org`: refused when the browser says it comes from
+    /// a frame of another origin, unless its `Referer` is this origin or one
+    /// the org allows.
+    pub fn ensure_framing_allowed(&self, org: Option<&Org>) -> Result<(), Refusal> {
+        self.framing_verdict(org)
+    }
+
+    /// A login endpoint's refusal, unless a frame `org` does not allow
+    /// asks: then the framing rule's 403, so such a frame is told nothing
+    /// else about the login it tried.
+    pub fn refuse_login(&self, org: Option<Arc<Org>>, refusal: Refusal) -> Decision {
+        let refusal = match self.framing_verdict(org.as_deref()) {
+            Ok(()) => refusal,
+            Err(framing) => framing,
+        };
+        Decision::refuse(org, refusal)
+    }
+
+    fn framing_verdict(&self, org: Option<&Org>) -> Result<(), Refusal> {
+        if !framing::is_framed_cross_origin(self.head) {
+            return Ok(());
+        }
+        let own = request::public_base(self.config, self.head, &self.facts);
+        let allowed = org.map_or(&[][..], |o| &o.allowed_origins[..]);
+        if framing::referer_allowed(self.head, own.as_deref(), allowed) {
+            Ok(())
+        } else {
+            Err(Refusal::FramingNotAllowed)
+        }
     }
 }
 
@@ -102,6 +170,13 @@ impl RequestCtx {
     /// answers (`None`: on to the app).
     pub fn record(&mut self, stage: Stage, decision: Decision) -> Option<Reply> {
         let (decided, reply) = decision.settle(stage, &self.request_id, self.navigation);
+        if let Some(kind) = decided.rate_limited {
+            let org_metrics = decided
+                .org
+                .as_ref()
+                .map_or(metrics::unrouted(), |o| &o.metrics);
+            org_metrics.rate_limited(kind);
+        }
         self.decided = decided;
         reply
     }

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use serde_json::json;
 
 use crate::config::Org;
-use crate::metrics::{AuthMethod, AuthResult, Outcome};
+use crate::limit::Limited;
+use crate::metrics::{AuthMethod, AuthResult, LimitKind, Outcome};
 use crate::reply::Reply;
 use crate::request::BodyError;
 use crate::session::Identity;
@@ -96,6 +97,15 @@ pub enum Refusal {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// Too many logins, or too many refused credentials, from the client's
+    /// address (SPEC 11): answered before any credential is checked, and
+    /// counted in no `ssogate_auth_total`.
+    #[error("rate limited ({})", .0.kind.label())]
+    RateLimited(Limited),
+    /// A login started or finished inside a frame of an origin the org did
+    /// not allow (SPEC 11): no cookie, no `ssogate_auth_total`.
+    #[error("a login inside a frame the organization does not allow")]
+    FramingNotAllowed,
 }
 
 impl Refusal {
@@ -113,8 +123,9 @@ impl Refusal {
             | Refusal::NoOrgForToken(_)
             | Refusal::Unauthenticated { .. }
             | Refusal::InvalidClient(_) => 401,
-            Refusal::OrgDisabled(_) => 403,
+            Refusal::OrgDisabled(_) | Refusal::FramingNotAllowed => 403,
             Refusal::MethodNotAllowed => 405,
+            Refusal::RateLimited(_) => 429,
             Refusal::Internal => 500,
             Refusal::ReplayStoreDown => 503,
         }
@@ -137,7 +148,27 @@ impl Refusal {
             Refusal::BadField { error, .. } => error,
             Refusal::NotFound => "not_found",
             Refusal::MethodNotAllowed => "method_not_allowed",
+            Refusal::RateLimited(_) => "rate_limited",
+            Refusal::FramingNotAllowed => "framing_not_allowed",
         }
+    }
+
+    /// Whether this refusal is the verdict on a credential the client got
+    /// wrong (SPEC 11's refused credentials: any reason of SPEC 7, a bad
+    /// client secret, a used or unknown code). A disabled org, a session
+    /// too large or a missing JSON field are not the client's guess.
+    fn refuses_credential(&self) -> bool {
+        match *self {
+            Refusal::Token(_, result) => result != AuthResult::Disabled,
+            Refusal::NoOrgForToken(_) | Refusal::InvalidClient(_) => true,
+            _ => false,
+        }
+    }
+
+    /// A refusal made before or instead of any credential check: whatever
+    /// credential was seen on the way, none is counted (SPEC 8).
+    fn counts_no_credential(&self) -> bool {
+        matches!(self, Refusal::RateLimited(_) | Refusal::FramingNotAllowed)
     }
 
     /// The credential check this refusal is the verdict of, if any.
@@ -157,7 +188,7 @@ impl Refusal {
     pub fn outcome(&self, stage: Stage) -> Outcome {
         match self {
             Refusal::Unrouted { .. } | Refusal::NoOrgForToken(_) => Outcome::Unrouted,
-            Refusal::OrgDisabled(_) => Outcome::Forbidden,
+            Refusal::OrgDisabled(_) | Refusal::FramingNotAllowed => Outcome::Forbidden,
             Refusal::Internal | Refusal::ReplayStoreDown => Outcome::Error,
             // Nobody can sign in to such an org, at the gate or at /login.
             Refusal::NoLoginUrl => Outcome::Unauthorized,
@@ -192,6 +223,10 @@ impl Refusal {
                 status,
                 &json!({"error": error, "field": field, "request_id": request_id}),
             ),
+            Refusal::RateLimited(limited) => {
+                Reply::error(status, "rate_limited", request_id, navigation)
+                    .header(http::header::RETRY_AFTER, limited.retry_after.to_string())
+            }
             Refusal::Token(AuthMethod::Bearer, _) => {
                 Reply::error(status, self.code(), request_id, navigation).header(
                     http::header::WWW_AUTHENTICATE,
@@ -227,6 +262,9 @@ pub struct Decided {
     pub outcome: Outcome,
     /// The identity the app is told about.
     pub identity: Option<Arc<Identity>>,
+    /// The bucket that answered 429, counted in
+    /// `ssogate_rate_limited_total`.
+    pub rate_limited: Option<LimitKind>,
 }
 
 impl Default for Decided {
@@ -238,6 +276,7 @@ impl Default for Decided {
             auth: None,
             outcome: Outcome::Error,
             identity: None,
+            rate_limited: None,
         }
     }
 }
@@ -299,8 +338,24 @@ impl Decision {
     /// The credential check counted in `ssogate_auth_total`.
     pub fn auth(&self) -> Option<Auth> {
         match &self.verdict {
+            Verdict::Refuse(refusal) if refusal.counts_no_credential() => None,
             Verdict::Refuse(refusal) => refusal.auth().or(self.credential),
             _ => self.credential,
+        }
+    }
+
+    /// Whether the request showed a credential that was refused, which
+    /// draws on its address's failure bucket (SPEC 11): a refused token,
+    /// code or client secret, or a session cookie that did not open, on
+    /// its way to a login redirect or a 401 as much as in a refusal of its
+    /// own.
+    pub fn refused_credential(&self) -> bool {
+        match &self.verdict {
+            Verdict::Refuse(refusal) if refusal.auth().is_some() => refusal.refuses_credential(),
+            Verdict::Refuse(refusal) if refusal.counts_no_credential() => false,
+            _ => self.credential.is_some_and(|(_, result)| {
+                !matches!(result, AuthResult::Ok | AuthResult::Disabled)
+            }),
         }
     }
 
@@ -314,6 +369,10 @@ impl Decision {
     ) -> (Decided, Option<Reply>) {
         let outcome = self.outcome(stage);
         let auth = self.auth();
+        let rate_limited = match &self.verdict {
+            Verdict::Refuse(Refusal::RateLimited(limited)) => Some(limited.kind),
+            _ => None,
+        };
         let navigation = navigation && stage != Stage::BackChannel;
         let (identity, reply) = match self.verdict {
             Verdict::Public => (None, None),
@@ -330,6 +389,7 @@ impl Decision {
             auth,
             outcome,
             identity,
+            rate_limited,
         };
         (decided, reply)
     }
@@ -452,6 +512,23 @@ mod tests {
                 O::Internal,
                 None,
             ),
+            (
+                Refusal::RateLimited(Limited {
+                    kind: LimitKind::Failures,
+                    retry_after: 2,
+                }),
+                429,
+                O::Unauthorized,
+                O::Internal,
+                None,
+            ),
+            (
+                Refusal::FramingNotAllowed,
+                403,
+                O::Forbidden,
+                O::Forbidden,
+                None,
+            ),
         ];
         for (refusal, status, at_gate, at_endpoint, auth) in table {
             let name = format!("{refusal:?}");
@@ -485,6 +562,100 @@ mod tests {
             content_type(true, Stage::Endpoint).as_deref(),
             Some("text/html; charset=utf-8")
         );
+    }
+
+    #[test]
+    fn a_rate_limit_says_when_to_retry_and_counts_its_bucket_not_the_credential() {
+        let limited = Limited {
+            kind: LimitKind::Login,
+            retry_after: 3,
+        };
+        let seen = Some((AuthMethod::Cookie, AuthResult::Malformed));
+        let decision = Decision::refuse(None, Refusal::RateLimited(limited)).with_credential(seen);
+        assert_eq!(decision.auth(), None);
+        assert!(!decision.refused_credential(), "a 429 draws on no bucket");
+        let (decided, reply) = decision.settle(Stage::Gate, "id", true);
+        assert_eq!(decided.rate_limited, Some(LimitKind::Login));
+        assert_eq!(decided.auth, None);
+        let reply = reply.expect("an answer");
+        assert_eq!(reply.status, 429);
+        let header = |name| {
+            reply
+                .headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(header(&http::header::RETRY_AFTER), Some("3"));
+        assert_eq!(
+            header(&http::header::CONTENT_TYPE),
+            Some("text/html; charset=utf-8")
+        );
+        assert_eq!(header(&http::header::SET_COOKIE), None);
+
+        let framed = Decision::refuse(None, Refusal::FramingNotAllowed).with_credential(seen);
+        assert_eq!(framed.auth(), None);
+        assert!(!framed.refused_credential());
+    }
+
+    #[test]
+    fn refused_credentials_draw_on_the_failure_bucket() {
+        use AuthMethod as M;
+        use AuthResult as R;
+        let cases: Vec<(Decision, bool)> = vec![
+            (
+                Decision::refuse(None, Refusal::Token(M::Bearer, R::BadSignature)),
+                true,
+            ),
+            (
+                Decision::refuse(None, Refusal::Token(M::Authorize, R::Replay)),
+                true,
+            ),
+            (Decision::refuse(None, Refusal::NoOrgForToken(M::Jwt)), true),
+            (
+                Decision::refuse(None, Refusal::InvalidClient(R::BadSignature)),
+                true,
+            ),
+            (
+                Decision::refuse(None, Refusal::Unauthenticated { login_url: None })
+                    .with_credential(Some((M::Cookie, R::Expired))),
+                true,
+            ),
+            (
+                Decision::refuse(None, Refusal::Unauthenticated { login_url: None }),
+                false,
+            ),
+            (
+                Decision::refuse(None, Refusal::OrgDisabled(Some(M::Jwt))),
+                false,
+            ),
+            (
+                Decision::refuse(None, Refusal::SessionTooLarge(M::Jwt)),
+                false,
+            ),
+            (
+                Decision::refuse(
+                    None,
+                    Refusal::BadField {
+                        error: "missing_field",
+                        field: "emailId",
+                    },
+                ),
+                false,
+            ),
+            (Decision::refuse(None, Refusal::ReplayStoreDown), false),
+            (
+                Decision::new(None, Verdict::Public).with_credential(Some((M::Cookie, R::Ok))),
+                false,
+            ),
+        ];
+        for (decision, draws) in cases {
+            let what = match &decision.verdict {
+                Verdict::Refuse(r) => format!("{r:?} {:?}", decision.credential),
+                _ => format!("{:?}", decision.credential),
+            };
+            assert_eq!(decision.refused_credential(), draws, "{what}");
+        }
     }
 
     #[test]

@@ -3,10 +3,15 @@
 //! `frame-ancestors` (which replaces the app's own and its
 //! X-Frame-Options); otherwise the app's decision stands, and
 //! `frame-ancestors 'self'` is added only when it made none.
+//!
+//! And who may log in inside a frame (SPEC 11): the browser says a request
+//! comes from a frame of another origin (`Sec-Fetch-Dest`,
+//! `Sec-Fetch-Site`); such a request only starts or finishes a login when
+//! its `Referer` is an origin the org allows.
 
-use http::header::{CONTENT_SECURITY_POLICY, X_FRAME_OPTIONS};
+use http::header::{CONTENT_SECURITY_POLICY, REFERER, X_FRAME_OPTIONS};
 use http::HeaderValue;
-use pingora::http::ResponseHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::{ErrorType::InvalidHTTPHeader, OrErr};
 
 use crate::config::Org;
@@ -61,6 +66,44 @@ pub fn apply(response: &mut ResponseHeader, org: Option<&Org>) -> pingora::Resul
 pub fn own_reply_headers(org: Option<&Org>) -> [(http::HeaderName, String); 1] {
     let policy = org.map_or_else(|| SELF_ONLY.to_owned(), |o| o.frame_ancestors.clone());
     [(CONTENT_SECURITY_POLICY, policy)]
+}
+
+/// A request the browser marks as framed (`Sec-Fetch-Dest: iframe` or
+/// `frame`) and cross-origin (`Sec-Fetch-Site` present and neither
+/// `same-origin` nor `none`). Requests without these headers are never
+/// judged.
+pub fn is_framed_cross_origin(req: &RequestHeader) -> bool {
+    let header = |name: &str| req.headers.get(name).map(|v| v.as_bytes());
+    let framed = header("sec-fetch-dest")
+        .is_some_and(|d| d.eq_ignore_ascii_case(b"iframe") || d.eq_ignore_ascii_case(b"frame"));
+    framed
+        && header("sec-fetch-site").is_some_and(|s| {
+            !s.eq_ignore_ascii_case(b"same-origin") && !s.eq_ignore_ascii_case(b"none")
+        })
+}
+
+/// Whether the request's `Referer` names an origin that may frame a
+/// login: `own` (the request's own origin, `scheme://host[:port]`) or one
+/// of `allowed` (origins as config validation writes them). No `Referer`,
+/// or one that is not a URL, names none.
+pub fn referer_allowed(req: &RequestHeader, own: Option<&str>, allowed: &[String]) -> bool {
+    let Some(referer) = req
+        .headers
+        .get(REFERER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|r| url::Url::parse(r).ok())
+    else {
+        return false;
+    };
+    let origin = referer.origin();
+    if !origin.is_tuple() {
+        return false;
+    }
+    let origin = origin.ascii_serialization();
+    let own = own
+        .and_then(|o| url::Url::parse(o).ok())
+        .map(|u| u.origin().ascii_serialization());
+    own.as_deref() == Some(origin.as_str()) || allowed.contains(&origin)
 }
 
 fn directives(policy: &str) -> impl Iterator<Item = &str> {
@@ -147,6 +190,57 @@ mod tests {
             csp_after(&[], Some("https://portal.example"))?,
             vec!["frame-ancestors 'self' https://portal.example"]
         );
+        Ok(())
+    }
+
+    #[test]
+    fn only_framed_cross_origin_requests_are_judged() -> TestResult {
+        let cases = [
+            (Some("iframe"), Some("cross-site"), true),
+            (Some("IFRAME"), Some("same-site"), true),
+            (Some("frame"), Some("cross-site"), true),
+            (Some("iframe"), Some("same-origin"), false),
+            (Some("iframe"), Some("none"), false),
+            (Some("iframe"), None, false),
+            (Some("document"), Some("cross-site"), false),
+            (None, Some("cross-site"), false),
+        ];
+        for (dest, site, judged) in cases {
+            let mut req = RequestHeader::build("GET", b"/_sso/jwt", None)?;
+            if let Some(d) = dest {
+                req.insert_header("sec-fetch-dest", d)?;
+            }
+            if let Some(s) = site {
+                req.insert_header("sec-fetch-site", s)?;
+            }
+            assert_eq!(is_framed_cross_origin(&req), judged, "{dest:?} {site:?}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_referer_is_allowed_by_its_origin_only() -> TestResult {
+        let allowed = vec!["https://portal.example".to_owned()];
+        let own = Some("http://Dash.Example:8080");
+        let cases = [
+            (Some("https://portal.example/page?x=1"), true),
+            (Some("https://portal.example:443/"), true),
+            (Some("https://PORTAL.example/"), true),
+            (Some("http://portal.example/"), false),
+            (Some("https://portal.example.evil/"), false),
+            (Some("http://dash.example:8080/app"), true),
+            (Some("http://dash.example/app"), false),
+            (Some("not a url"), false),
+            (Some("data:text/html,x"), false),
+            (None, false),
+        ];
+        for (referer, want) in cases {
+            let mut req = RequestHeader::build("GET", b"/_sso/jwt", None)?;
+            if let Some(r) = referer {
+                req.insert_header(REFERER, r)?;
+            }
+            assert_eq!(referer_allowed(&req, own, &allowed), want, "{referer:?}");
+        }
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 //! The auth gate in front of the app: a request for the app (outside
 //! `reserved_prefix`) passes with an identity, or on a public path without
-//! one, or is answered here (302 to the login, 401, 403, 404).
+//! one, or is answered here (302 to the login, 401, 403, 404, 429).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::auth::{self, Check};
@@ -14,9 +15,17 @@ use crate::request::{public_base, query_param};
 use crate::route::ensure_enabled;
 use crate::signin;
 
-/// Decides a request for the app. Credentials are tried in this order: a
-/// Bearer token, a query token, the session cookie.
+/// Decides a request for the app, and draws a refused credential on its
+/// address's failure bucket (SPEC 11).
 pub async fn check(req: &Request<'_>) -> Decision {
+    let decision = decide(req).await;
+    req.account(&decision);
+    decision
+}
+
+/// Credentials are tried in this order: a Bearer token, a query token, the
+/// session cookie.
+async fn decide(req: &Request<'_>) -> Decision {
     let router = req.router();
     let (host, path) = (req.facts.host, req.facts.path);
     if router.is_public(path) && !has_dot_segment(path) {
@@ -30,6 +39,13 @@ pub async fn check(req: &Request<'_>) -> Decision {
     if let Err(refusal) = ensure_enabled(&org, None) {
         return Decision::refuse(Some(org), refusal);
     }
+    // A query token makes this a login request, whatever else it carries.
+    let query_token = query_token(req, &org);
+    if query_token.is_some() {
+        if let Err(refusal) = req.draw_login() {
+            return Decision::refuse(Some(org), refusal);
+        }
+    }
     match auth::bearer(req, Some(&org)).await {
         Check::Valid(identity) => {
             return Decision::new(Some(org), Verdict::Proxy(identity))
@@ -38,26 +54,34 @@ pub async fn check(req: &Request<'_>) -> Decision {
         Check::Refused(result) => {
             return Decision::refuse(Some(org), Refusal::Token(AuthMethod::Bearer, result));
         }
+        Check::Limited(limited) => {
+            return Decision::refuse(Some(org), Refusal::RateLimited(limited));
+        }
         Check::Absent => {}
     }
-    if let Some(decision) = query_token_login(req, &org).await {
-        return decision;
+    if let Some((param, token)) = query_token {
+        return query_token_login(req, &org, param, &token).await;
     }
-    let cookie = auth::cookie(req, Some(org.as_ref())).await;
+    let cookie = auth::session_cookie(req, Some(org.as_ref())).await;
     let seen = cookie.auth(AuthMethod::Cookie);
     match cookie {
         Check::Valid(identity) => Decision::new(Some(org), Verdict::Proxy(identity)),
+        Check::Limited(limited) => Decision::refuse(Some(org), Refusal::RateLimited(limited)),
         Check::Refused(_) | Check::Absent => unauthenticated(req, org),
     }
     .with_credential(seen)
 }
 
-/// No credential: a browser goes straight to the org's login; a script gets
-/// a 401 telling it where the login starts.
+/// No credential: a browser goes straight to the org's login (unless a
+/// frame the org does not allow asks); a script gets a 401 telling it
+/// where the login starts.
 fn unauthenticated(req: &Request, org: Arc<Org>) -> Decision {
     let wanted = req.facts.path_and_query();
     let return_path = safe_or(Some(&wanted), &org.home_path);
     if req.facts.navigation {
+        if let Err(refusal) = req.ensure_framing_allowed(Some(&org)) {
+            return Decision::refuse(Some(org), refusal);
+        }
         let started = signin::start(req, &org, return_path);
         return Decision::login_redirect(org, started);
     }
@@ -70,17 +94,31 @@ fn unauthenticated(req: &Request, org: Arc<Org>) -> Decision {
     Decision::refuse(Some(org), Refusal::Unauthenticated { login_url })
 }
 
+/// The org's `accept_query_token` parameter and its value, when the
+/// request carries it.
+fn query_token<'a>(req: &Request<'a>, org: &'a Org) -> Option<(&'a str, Cow<'a, str>)> {
+    let param = org.accept_query_token.as_deref()?;
+    let token = query_param(req.facts.query?, param)?;
+    Some((param, token))
+}
+
 /// `?access_token=` (the org's `accept_query_token`) on any URL: a session
 /// is created and the browser sent to the same URL without the token.
-async fn query_token_login(req: &Request<'_>, org: &Arc<Org>) -> Option<Decision> {
-    let param = org.accept_query_token.as_deref()?;
-    let query = req.facts.query?;
-    let token = query_param(query, param)?;
+async fn query_token_login(
+    req: &Request<'_>,
+    org: &Arc<Org>,
+    param: &str,
+    token: &str,
+) -> Decision {
+    if let Err(refusal) = req.ensure_framing_allowed(Some(org)) {
+        return Decision::refuse(Some(org.clone()), refusal);
+    }
+    let query = req.facts.query.unwrap_or_default();
     let clean = without_param(req.facts.path, query, param);
     let clean = safe_or(Some(&clean), &org.home_path);
     let method = AuthMethod::Query;
-    let result = signin::session_from_token(req, org, &token, method, clean).await;
-    Some(Decision::session(org.clone(), method, result))
+    let result = signin::session_from_token(req, org, token, method, clean).await;
+    Decision::session(org.clone(), method, result)
 }
 
 /// `path?query` with every `param=` removed, other parameters kept as sent.

@@ -92,6 +92,7 @@ fn error_page(status: u16, code: &str, request_id: &str) -> String {
         401 => "Sign-in required",
         403 => "Access denied",
         404 => "Not found",
+        429 => "Too many sign-in attempts",
         502..=504 => "The application is unavailable",
         _ => "Something went wrong",
     };
@@ -111,6 +112,8 @@ fn explain(code: &str) -> String {
         "invalid_token" => "The sign-in link is invalid, expired or already used. Go back to your portal and open the application again.".into(),
         "organization_disabled" => "Access for your organization is disabled.".into(),
         "unknown_organization" => "This address does not belong to any organization.".into(),
+        "rate_limited" => "Too many sign-in attempts came from your network. Wait a moment, then open the application again from your portal.".into(),
+        "framing_not_allowed" => "This page may not sign you in inside the site that embeds it. Open the application from your organization's portal.".into(),
         other => other.replace('_', " "),
     }
 }

@@ -155,6 +155,20 @@ impl Endpoint {
         }
     }
 
+    /// The login endpoints of SPEC 11, which draw on the login bucket of
+    /// their client's address.
+    pub fn is_login(self) -> bool {
+        matches!(
+            self,
+            Endpoint::Login
+                | Endpoint::Callback
+                | Endpoint::Jwt
+                | Endpoint::Code
+                | Endpoint::Authorize
+                | Endpoint::Bridge
+        )
+    }
+
     /// The only request whose body ssogate reads: the code endpoint's JSON.
     pub fn reads_body(self, method: &http::Method) -> bool {
         self == Endpoint::Code && method == http::Method::POST
@@ -270,6 +284,31 @@ organizations:
         assert_eq!(Endpoint::Code.stage(&post), Stage::BackChannel);
         assert_eq!(Endpoint::Code.stage(&http::Method::GET), Stage::Endpoint);
         assert!(Endpoint::Logout.allows(&post) && !Endpoint::Jwt.allows(&post));
+        let logins: Vec<&str> = [
+            "/login",
+            "/callback",
+            "/jwt",
+            "/code",
+            "/authorize",
+            "/bridge",
+            "/logout",
+            "/whoami",
+            "/x",
+        ]
+        .into_iter()
+        .filter(|tail| Endpoint::of(tail).is_login())
+        .collect();
+        assert_eq!(
+            logins,
+            [
+                "/login",
+                "/callback",
+                "/jwt",
+                "/code",
+                "/authorize",
+                "/bridge"
+            ]
+        );
         Ok(())
     }
 }

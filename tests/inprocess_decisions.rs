@@ -25,9 +25,13 @@ const GLOBEX_SECRET: &str = "globex-hs256-secret-0123456789abcdefghijklmn";
 const WRONG_SECRET: &str = "wrong-hs256-secret-0123456789abcdefghijklmno";
 const CLIENT_SECRET: &str = "client-secret-0123456789";
 const ACME_LOGIN: &str = "https://portal.acme.test/sso";
+const UMBRELLA_SECRET: &str = "umbrella-hs256-secret-0123456789abcdefghijkl";
+const UMBRELLA_PORTAL: &str = "https://portal.umbrella.test";
 
 /// acme: Host acme.test or path /acme/, query tokens, flow C, org_claim;
-/// globex: Bearer tokens; initech: disabled. No default_org.
+/// globex: Bearer tokens; initech: disabled; umbrella: embeddable by its
+/// portal, Bearer tokens forwarded to the app, query tokens. No
+/// default_org.
 fn config_yaml() -> String {
     format!(
         r#"
@@ -54,8 +58,18 @@ organizations:
     enabled: false
     hosts: [initech.test]
     login_url: https://portal.initech.test/login
+    accept_bearer: true
+    accept_query_token: access_token
     keys: [{{ alg: HS256, secret: "{ACME_SECRET}" }}]
     code_flow: {{ client_id: initech-reader, client_secret: "{CLIENT_SECRET}" }}
+  umbrella:
+    hosts: [umbrella.test]
+    login_url: https://portal.umbrella.test/login
+    allowed_origins: [{UMBRELLA_PORTAL}]
+    accept_bearer: true
+    forward_bearer: true
+    accept_query_token: access_token
+    keys: [{{ alg: HS256, secret: "{UMBRELLA_SECRET}" }}]
 "#
     )
 }
@@ -66,8 +80,12 @@ struct Harness {
 }
 
 fn harness() -> Harness {
-    let config = ssogate::config::parse(&config_yaml(), Path::new("/nonexistent/config.yaml"))
-        .expect("test config");
+    harness_with(&config_yaml())
+}
+
+fn harness_with(yaml: &str) -> Harness {
+    let config =
+        ssogate::config::parse(yaml, Path::new("/nonexistent/config.yaml")).expect("test config");
     let shared = Arc::new(Shared::new(config, Box::new(MemoryStore::new(10_000))));
     Harness {
         gateway: Gateway::new(shared.clone()),
@@ -583,4 +601,372 @@ async fn a_code_opens_one_session_and_a_logout_ends_it() {
         (Some(401), Some(("cookie", "replay"))),
         "a session logged out is revoked"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Framing (SPEC 11): logins are never started or finished in a frame the org did not allow
+// ---------------------------------------------------------------------------------------------
+
+impl Req {
+    /// As a browser sends a request from an iframe: `Sec-Fetch-Dest: iframe`, `Sec-Fetch-Site`,
+    /// and the embedding page's origin as `Referer` when given.
+    fn framed(self, site: &str, referer: Option<&str>) -> Self {
+        let req = self
+            .nav()
+            .header("Sec-Fetch-Dest", "iframe")
+            .header("Sec-Fetch-Site", site);
+        match referer {
+            Some(r) => req.header("Referer", r),
+            None => req,
+        }
+    }
+}
+
+/// The flow A state of a login started at `host` (unframed): the state cookie and its nonce.
+async fn started_login(h: &Harness, host: &str) -> (String, String) {
+    let seen = h.send(&get("/r").nav().host(host)).await;
+    let cookie = seen
+        .set_cookie("ssogate_session_state")
+        .expect("a state cookie");
+    let location = seen.header("location").expect("a redirect");
+    let callback = url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "ssoCallback")
+        .map(|(_, v)| v.into_owned())
+        .expect("ssoCallback");
+    let state = url::Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("state");
+    (cookie, state)
+}
+
+#[rustfmt::skip]
+#[tokio::test]
+async fn logins_inside_frames_need_an_allowed_referer() {
+    let h = harness();
+    let portal = Some("https://portal.umbrella.test/embed");
+    let evil = Some("https://evil.test/");
+    let own = Some("https://dash.test/somewhere");
+    let on = |r: Req| r.host("umbrella.test");
+    let jwt = |t: &str| format!("/_sso/jwt?jwt={t}");
+    let fresh = || token(UMBRELLA_SECRET, json!({}));
+    let session = h.cookie("umbrella", "una");
+    let (state_cookie, state) = started_login(&h, "umbrella.test").await;
+    let callback = |state: &str| format!("/_sso/callback?state={state}&token={}", fresh());
+    let forbidden = |name, req| rule(name, req, Some(403), "forbidden", None, Some("umbrella"));
+    let refused_login = forbidden;
+    let rules = vec![
+        // The 302 to login_url.
+        refused_login("framed cross-site, no Referer", on(get("/r")).framed("cross-site", None)),
+        refused_login("framed same-site, Referer of another origin", on(get("/r")).framed("same-site", evil)),
+        rule("framed cross-site, the portal's Referer", on(get("/r")).framed("cross-site", portal), Some(302), "login_redirect", None, Some("umbrella")),
+        rule("framed cross-site, its own origin's Referer", on(get("/r")).framed("cross-site", own), Some(302), "login_redirect", None, Some("umbrella")),
+        rule("framed same-origin: not judged", on(get("/r")).framed("same-origin", None), Some(302), "login_redirect", None, Some("umbrella")),
+        rule("framed, Sec-Fetch-Site none: not judged", on(get("/r")).framed("none", None), Some(302), "login_redirect", None, Some("umbrella")),
+        rule("top level cross-site: not judged", on(get("/r")).nav().header("Sec-Fetch-Dest", "document").header("Sec-Fetch-Site", "cross-site"), Some(302), "login_redirect", None, Some("umbrella")),
+        rule("a script in a frame starts no login", on(get("/r")).framed("cross-site", None).header("Sec-Fetch-Mode", "cors"), Some(401), "unauthorized", None, Some("umbrella")),
+        // The app's own pages are the CSP's business.
+        rule("a session inside any frame", on(get("/r")).framed("cross-site", None).cookie(&session), APP, "proxied", Some(("cookie", "ok")), Some("umbrella")),
+        // The login endpoints.
+        refused_login("login", on(get("/_sso/login")).framed("cross-site", evil)),
+        refused_login("jwt", on(get(&jwt(&fresh()))).framed("cross-site", None)),
+        rule("jwt, the portal's Referer", on(get(&jwt(&fresh()))).framed("cross-site", portal), Some(302), "internal", Some(("jwt", "ok")), Some("umbrella")),
+        refused_login("callback without state", on(get(&format!("/_sso/callback?token={}", fresh()))).framed("cross-site", None)),
+        refused_login("callback whose state matches no state cookie", on(get(&callback("nope"))).framed("cross-site", None).cookie(&state_cookie)),
+        rule("callback whose state matches its state cookie: not judged", on(get(&callback(&state))).framed("cross-site", None).cookie(&state_cookie), Some(302), "internal", Some(("callback", "ok")), Some("umbrella")),
+        refused_login("authorize", on(get("/_sso/authorize?code=x")).framed("cross-site", None)),
+        refused_login("bridge", on(get("/_sso/bridge")).framed("cross-site", evil)),
+        refused_login("query token", on(get(&format!("/r?access_token={}", fresh()))).framed("cross-site", None)),
+        rule("query token, the portal's Referer", on(get(&format!("/r?access_token={}", fresh()))).framed("cross-site", portal), Some(302), "internal", Some(("query", "ok")), Some("umbrella")),
+        // acme allows no origin: only its own.
+        refused_login_acme("acme, framed by another site", get("/r").framed("cross-site", portal)),
+        rule("acme, framed by its own origin", get("/r").framed("same-site", own), Some(302), "login_redirect", None, Some("acme")),
+    ];
+    check_all(&h, rules).await;
+}
+
+fn refused_login_acme(name: &'static str, req: Req) -> Rule {
+    rule(name, req, Some(403), "forbidden", None, Some("acme"))
+}
+
+#[tokio::test]
+async fn a_refused_framed_login_sets_no_cookie_and_spends_nothing() {
+    let h = harness();
+    let token = token(UMBRELLA_SECRET, json!({}));
+    let framed = get(&format!("/_sso/jwt?jwt={token}"))
+        .host("umbrella.test")
+        .framed("cross-site", Some("https://evil.test/"));
+    let seen = h.send(&framed).await;
+    assert_eq!(seen.status, Some(403), "{seen:#?}");
+    assert!(
+        !seen
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("set-cookie")),
+        "no Set-Cookie at all: {seen:#?}"
+    );
+    assert!(seen.body.contains("Request id"), "an HTML page: {seen:#?}");
+    let api = h
+        .send(&framed.clone().api().header("Sec-Fetch-Mode", "cors"))
+        .await;
+    assert_eq!(api.json()["error"], "framing_not_allowed");
+    // The token was never checked, so its jti is still unspent.
+    let seen = h
+        .send(
+            &get(&format!("/_sso/jwt?jwt={token}"))
+                .host("umbrella.test")
+                .nav(),
+        )
+        .await;
+    assert_eq!((seen.status, seen.auth), (Some(302), Some(("jwt", "ok"))));
+
+    // The 302 to login_url refused in a frame: no state cookie either.
+    let seen = h
+        .send(&get("/r").host("umbrella.test").framed("cross-site", None))
+        .await;
+    assert_eq!(seen.status, Some(403));
+    assert!(
+        seen.set_cookie("ssogate_session_state").is_none(),
+        "{seen:#?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate limits (SPEC 11). In-process requests have no peer address: they are all one client.
+// ---------------------------------------------------------------------------------------------
+
+fn limited_harness(logins_per_second: u32, logins_burst: u32, failures_per_minute: u32) -> Harness {
+    let yaml = config_yaml().replace(
+        "public_paths: [/public/]\n",
+        &format!(
+            "public_paths: [/public/]\nrate_limit: {{ logins_per_second: {logins_per_second}, \
+             logins_burst: {logins_burst}, failures_per_minute: {failures_per_minute} }}\n"
+        ),
+    );
+    assert!(yaml.contains("rate_limit:"));
+    harness_with(&yaml)
+}
+
+/// The 429 of SPEC 11: `{"error":"rate_limited"}`, a `Retry-After` of whole seconds within
+/// `1..=max_wait`, no cookie, and no credential counted.
+#[track_caller]
+fn assert_limited(seen: &Seen, max_wait: u64) {
+    assert_eq!(seen.status, Some(429), "{seen:#?}");
+    if seen.header("content-type") == Some("application/json") {
+        assert_eq!(seen.json()["error"], "rate_limited", "{seen:#?}");
+    } else {
+        assert!(
+            seen.body.contains("Too many sign-in attempts") && seen.body.contains("Request id"),
+            "{seen:#?}"
+        );
+    }
+    let retry: u64 = seen
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After in seconds: {seen:#?}"));
+    assert!((1..=max_wait).contains(&retry), "Retry-After {retry}");
+    assert!(
+        !seen
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("set-cookie")),
+        "{seen:#?}"
+    );
+    assert_eq!(seen.auth, None, "a 429 counts no credential: {seen:#?}");
+}
+
+#[tokio::test]
+async fn login_endpoints_draw_on_a_bucket_of_logins_burst() {
+    // 3 logins at once, then one a second: the requests below are sent in far less than the
+    // 20 s it would take for the refills to keep up with them.
+    let h = limited_harness(1, 3, 30);
+    let started = std::time::Instant::now();
+    let mut answers = Vec::new();
+    for _ in 0..23 {
+        answers.push(h.send(&get("/_sso/login?rd=%2F").nav()).await);
+    }
+    let elapsed = started.elapsed().as_secs();
+    let allowed = answers.iter().filter(|s| s.status == Some(302)).count() as u64;
+    assert!(
+        (3..=3 + elapsed + 1).contains(&allowed),
+        "{allowed} logins allowed in {elapsed} s, burst 3 at 1/s"
+    );
+    let limited: Vec<&Seen> = answers.iter().filter(|s| s.status == Some(429)).collect();
+    assert_eq!(limited.len() as u64, 23 - allowed);
+    assert!(!limited.is_empty());
+    for seen in limited {
+        assert_limited(seen, 1);
+        assert_eq!(seen.outcome, "internal");
+    }
+    // HTML for a navigation, JSON above for the same: the answer follows the client.
+    // Requests outside the login endpoints draw nothing.
+    let acme = h.cookie("acme", "alice");
+    assert_eq!(h.send(&get("/r").cookie(&acme)).await.outcome, "proxied");
+    assert_eq!(h.send(&get("/r").nav()).await.status, Some(302));
+    // A query token is a login request too.
+    let query = format!("/r?access_token={}", token(ACME_SECRET, json!({})));
+    let seen = h.send(&get(&query).api()).await;
+    if started.elapsed().as_secs() < 20 {
+        assert_limited(&seen, 1);
+        assert_eq!(seen.outcome, "unauthorized");
+    }
+}
+
+#[tokio::test]
+async fn an_empty_failure_budget_refuses_unknown_credentials_before_checking_them() {
+    // Two refused credentials a minute.
+    let h = limited_harness(10, 50, 2);
+    let good_cookie = h.cookie("acme", "alice");
+    let cached = token(GLOBEX_SECRET, json!({}));
+    let on_globex = |r: Req| r.api().host("globex.test");
+    assert_eq!(
+        h.send(&on_globex(get("/r")).bearer(&cached)).await.outcome,
+        "proxied"
+    );
+
+    let forged = token(WRONG_SECRET, json!({}));
+    for _ in 0..2 {
+        let seen = h.send(&on_globex(get("/r")).bearer(&forged)).await;
+        assert_eq!(seen.auth, Some(("bearer", "bad_signature")), "{seen:#?}");
+    }
+    // Locked out: a fresh, valid token is refused without being checked (a check would have
+    // accepted it), and so is every other credential that is not known good.
+    let fresh = token(GLOBEX_SECRET, json!({}));
+    let seen = h.send(&on_globex(get("/r")).bearer(&fresh)).await;
+    assert_limited(&seen, 30);
+    assert_eq!(
+        (seen.outcome, seen.org.as_deref()),
+        ("unauthorized", Some("globex"))
+    );
+    assert_limited(
+        &h.send(&get("/r").api().cookie("ssogate_session=forged"))
+            .await,
+        30,
+    );
+    let jwt = format!("/_sso/jwt?jwt={}", token(ACME_SECRET, json!({})));
+    let seen = h.send(&get(&jwt).nav()).await;
+    assert_limited(&seen, 30);
+    assert!(
+        seen.body.contains("Request id"),
+        "HTML for a navigation: {seen:#?}"
+    );
+    assert_limited(&h.send(&get("/_sso/login").nav()).await, 30);
+    let whoami = h
+        .send(&get("/_sso/whoami").api().host("globex.test").bearer(&fresh))
+        .await;
+    assert_limited(&whoami, 30);
+
+    // Known-good credentials keep being served; requests without any are answered as usual,
+    // public paths are never limited.
+    let seen = h.send(&get("/r").cookie(&good_cookie)).await;
+    assert_eq!(
+        (seen.outcome, seen.auth),
+        ("proxied", Some(("cookie", "ok")))
+    );
+    let seen = h.send(&on_globex(get("/r")).bearer(&cached)).await;
+    assert_eq!(
+        (seen.outcome, seen.auth),
+        ("proxied", Some(("bearer", "ok")))
+    );
+    assert_eq!(h.send(&get("/r").nav()).await.status, Some(302));
+    assert_eq!(h.send(&get("/r").api()).await.status, Some(401));
+    assert_eq!(
+        h.send(&get("/public/a").cookie("ssogate_session=forged"))
+            .await
+            .outcome,
+        "public"
+    );
+    let seen = h
+        .send(&get("/_sso/whoami").api().cookie(&good_cookie))
+        .await;
+    assert_eq!(seen.status, Some(200));
+
+    // The valid token refused unchecked was not spent: once the budget is back (a new
+    // process here), it works.
+    let h = limited_harness(10, 50, 2);
+    let seen = h.send(&get(&jwt).nav()).await;
+    assert_eq!((seen.status, seen.auth), (Some(302), Some(("jwt", "ok"))));
+}
+
+#[tokio::test]
+async fn every_kind_of_refused_credential_draws_on_the_failure_bucket() {
+    let client = basic("acme-reader", "wrong");
+    let kinds: Vec<(&str, Req)> = vec![
+        (
+            "tampered cookie",
+            get("/r").api().cookie("ssogate_session=x"),
+        ),
+        (
+            "expired cookie",
+            get("/r").nav().cookie(&harness().session("acme", "o", 1)),
+        ),
+        (
+            "bad bearer",
+            get("/r")
+                .api()
+                .host("globex.test")
+                .bearer(&token(WRONG_SECRET, json!({}))),
+        ),
+        (
+            "bad query token",
+            get(&format!(
+                "/r?access_token={}",
+                token(WRONG_SECRET, json!({}))
+            )),
+        ),
+        (
+            "bad jwt",
+            get(&format!("/_sso/jwt?jwt={}", token(WRONG_SECRET, json!({})))),
+        ),
+        ("unknown code", get("/_sso/authorize?code=nope")),
+        (
+            "bad client secret",
+            post("/_sso/code", "{}").header("Authorization", &client),
+        ),
+        (
+            "callback without state match",
+            get("/_sso/callback?state=x&token=y"),
+        ),
+    ];
+    for (name, req) in kinds {
+        // One refusal a minute: after one, a fresh valid Bearer is refused unchecked.
+        let h = limited_harness(10, 50, 1);
+        let first = h.send(&req).await;
+        assert!(
+            first.auth.is_some_and(|(_, r)| r != "ok"),
+            "{name}: {first:#?}"
+        );
+        let fresh = token(GLOBEX_SECRET, json!({}));
+        let seen = h
+            .send(&get("/r").api().host("globex.test").bearer(&fresh))
+            .await;
+        assert_eq!(
+            seen.status,
+            Some(429),
+            "{name}: one refusal should empty the bucket"
+        );
+    }
+    // Not refusals of a credential: a disabled org, no credential at all.
+    for (name, req) in [
+        (
+            "disabled org",
+            get("/r")
+                .api()
+                .host("initech.test")
+                .bearer(&token(ACME_SECRET, json!({}))),
+        ),
+        ("no credential", get("/r").api()),
+    ] {
+        let h = limited_harness(10, 50, 1);
+        h.send(&req).await;
+        let fresh = token(GLOBEX_SECRET, json!({}));
+        let seen = h
+            .send(&get("/r").api().host("globex.test").bearer(&fresh))
+            .await;
+        assert_eq!(seen.outcome, "proxied", "{name} drew on the failure bucket");
+    }
 }

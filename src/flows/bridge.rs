@@ -20,9 +20,15 @@ const DEFAULT_CODE_TTL: u64 = 60;
 pub async fn bridge(req: &Request<'_>) -> Decision {
     let router = req.router();
     let routed = router.by_host(req.facts.host);
-    let cookie = auth::cookie(req, routed.map(|o| o.as_ref())).await;
+    let cookie = auth::session_cookie(req, routed.map(|o| o.as_ref())).await;
     let identity = match &cookie {
         Check::Valid(identity) => Some(identity),
+        Check::Limited(limited) => {
+            let org = routed
+                .or_else(|| router.for_endpoint(req.facts.host))
+                .cloned();
+            return Decision::refuse(org, Refusal::RateLimited(*limited));
+        }
         Check::Refused(_) | Check::Absent => None,
     };
     // Without a session the page still speaks for an org (Host, then
@@ -32,6 +38,9 @@ pub async fn bridge(req: &Request<'_>) -> Decision {
         .or_else(|| router.for_endpoint(req.facts.host))
         .cloned();
     let seen = cookie.auth(AuthMethod::Cookie);
+    if let Err(refusal) = req.ensure_framing_allowed(org.as_deref()) {
+        return Decision::refuse(org, refusal);
+    }
 
     let (message, auth) = match (identity, &org) {
         (Some(identity), Some(org)) => {

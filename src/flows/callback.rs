@@ -23,10 +23,12 @@ pub async fn callback(req: &Request<'_>) -> Decision {
     let fallback_org = || router.for_endpoint(req.facts.host).cloned();
 
     let (org, return_path, state_cookie) = match state.as_deref() {
+        // A state that matches the state cookie: its login was judged by
+        // the framing rule when it started, and is not judged again.
         Some(nonce) => {
             let Some((pending, cookie)) = take_pending(req, nonce) else {
                 let refusal = Refusal::Token(method, AuthResult::Malformed);
-                return Decision::refuse(fallback_org(), refusal);
+                return req.refuse_login(fallback_org(), refusal);
             };
             let Some(org) = router.by_name(&pending.org).cloned() else {
                 let refusal = Refusal::Token(method, AuthResult::UnknownOrg);
@@ -36,8 +38,11 @@ pub async fn callback(req: &Request<'_>) -> Decision {
         }
         None => {
             let Some(org) = org_for_token(req, token.as_deref()) else {
-                return Decision::refuse(fallback_org(), Refusal::NoOrgForToken(method));
+                return req.refuse_login(fallback_org(), Refusal::NoOrgForToken(method));
             };
+            if let Err(refusal) = req.ensure_framing_allowed(Some(&org)) {
+                return Decision::refuse(Some(org), refusal);
+            }
             let home = org.home_path.clone();
             (org, home, None)
         }
@@ -55,8 +60,11 @@ pub async fn jwt(req: &Request<'_>) -> Decision {
     let token = req.facts.param("jwt");
     let Some(org) = org_for_token(req, token.as_deref()) else {
         let org = req.router().for_endpoint(req.facts.host).cloned();
-        return Decision::refuse(org, Refusal::NoOrgForToken(method));
+        return req.refuse_login(org, Refusal::NoOrgForToken(method));
     };
+    if let Err(refusal) = req.ensure_framing_allowed(Some(&org)) {
+        return Decision::refuse(Some(org), refusal);
+    }
     let Some(token) = token else {
         return Decision::refuse(Some(org), Refusal::Token(method, AuthResult::Malformed));
     };

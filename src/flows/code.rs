@@ -70,6 +70,9 @@ pub fn create(req: &Request) -> Decision {
         return Decision::refuse(None, Refusal::InvalidClient(AuthResult::UnknownOrg));
     };
     let refuse = |refusal| Decision::refuse(Some(org.clone()), refusal);
+    if let Err(refusal) = req.ensure_framing_allowed(Some(org)) {
+        return refuse(refusal);
+    }
     if !bool::from(secret.as_bytes().ct_eq(flow.client_secret.expose())) {
         return refuse(Refusal::InvalidClient(AuthResult::BadSignature));
     }
@@ -209,7 +212,7 @@ pub async fn authorize(req: &Request<'_>) -> Decision {
     let router = req.router();
     let refused = |result| {
         let org = router.for_endpoint(req.facts.host).cloned();
-        Decision::refuse(org, Refusal::Token(method, result))
+        req.refuse_login(org, Refusal::Token(method, result))
     };
     let Some(code) = req.facts.param("code") else {
         return refused(AuthResult::Malformed);
@@ -220,6 +223,9 @@ pub async fn authorize(req: &Request<'_>) -> Decision {
     let Some(org) = router.by_name(&grant.identity.org).cloned() else {
         return refused(AuthResult::UnknownOrg);
     };
+    if let Err(refusal) = req.ensure_framing_allowed(Some(&org)) {
+        return Decision::refuse(Some(org), refusal);
+    }
     // A code redeemed on another org's Host is refused.
     let routed = router.by_host(req.facts.host);
     if routed.is_some_and(|o| o.name != org.name) {

@@ -23,6 +23,9 @@ pub fn login(req: &Request) -> Decision {
     if let Err(refusal) = ensure_enabled(&org, None) {
         return Decision::refuse(Some(org), refusal);
     }
+    if let Err(refusal) = req.ensure_framing_allowed(Some(&org)) {
+        return Decision::refuse(Some(org), refusal);
+    }
     let return_path = safe_or(rd.as_deref(), &org.home_path);
     let started = signin::start(req, &org, return_path);
     Decision::login_redirect(org, started)

@@ -13,8 +13,15 @@ use crate::ctx::Request;
 use crate::decision::{Decision, Refusal};
 use crate::route::{ensure_enabled, Endpoint};
 
-/// Answers a request to one of ssogate's endpoints.
+/// Answers a request to one of ssogate's endpoints, and draws a refused
+/// credential on its address's failure bucket (SPEC 11).
 pub async fn answer(req: &Request<'_>, endpoint: Endpoint) -> Decision {
+    let decision = decide(req, endpoint).await;
+    req.account(&decision);
+    decision
+}
+
+async fn decide(req: &Request<'_>, endpoint: Endpoint) -> Decision {
     let router = req.router();
     let host = req.facts.host;
     // A disabled org answers 403 to everything, its own endpoints included,
@@ -32,6 +39,11 @@ pub async fn answer(req: &Request<'_>, endpoint: Endpoint) -> Decision {
     let fallback_org = || router.for_endpoint(host).cloned();
     if endpoint != Endpoint::Unknown && !endpoint.allows(&req.head.method) {
         return Decision::refuse(fallback_org(), Refusal::MethodNotAllowed);
+    }
+    if endpoint.is_login() {
+        if let Err(refusal) = req.draw_login() {
+            return Decision::refuse(fallback_org(), refusal);
+        }
     }
     match endpoint {
         Endpoint::Login => login::login(req),

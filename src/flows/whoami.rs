@@ -17,12 +17,15 @@ pub async fn whoami(req: &Request<'_>) -> Decision {
     let bearer_org = routed.or_else(|| router.for_endpoint(req.facts.host));
     let (check, method) = match auth::bearer(req, bearer_org).await {
         Check::Absent => {
-            let cookie = auth::cookie(req, routed.map(|o| o.as_ref())).await;
+            let cookie = auth::session_cookie(req, routed.map(|o| o.as_ref())).await;
             (cookie, AuthMethod::Cookie)
         }
         bearer => (bearer, AuthMethod::Bearer),
     };
     let auth = check.auth(method);
+    if let Check::Limited(limited) = check {
+        return Decision::refuse(routed.cloned(), Refusal::RateLimited(limited));
+    }
     let Check::Valid(identity) = check else {
         let refusal = Refusal::Unauthenticated { login_url: None };
         return Decision::refuse(routed.cloned(), refusal).with_credential(auth);
