@@ -13,7 +13,7 @@ use crate::config::{Config, Org};
 use crate::decision::{Auth, Decided, Decision, Refusal, Stage};
 use crate::framing;
 use crate::limit::Limited;
-use crate::metrics::{self, Outcome};
+use crate::metrics::{self, AuthMethod, AuthResult, Outcome};
 use crate::reply::Reply;
 use crate::request::{self, Facts};
 use crate::route::Router;
@@ -191,6 +191,14 @@ impl RequestCtx {
 
     pub fn auth(&self) -> Option<Auth> {
         self.decided.auth
+    }
+
+    /// Whether the app must not see the request's `Authorization`: it held
+    /// the Bearer token ssogate accepted, and the org does not set
+    /// `forward_bearer` (SPEC 6).
+    pub fn withholds_bearer(&self) -> bool {
+        self.decided.auth == Some((AuthMethod::Bearer, AuthResult::Ok))
+            && self.org().is_some_and(|o| !o.forward_bearer)
     }
 
     /// The outcome decided; the log may still see the request fail.

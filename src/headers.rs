@@ -1,7 +1,8 @@
 //! The request as the app receives it (SPEC 6): no client header that could
 //! pass for an identity header, the identity ssogate vouches for, none of
-//! ssogate's own cookies, and X-Forwarded-* set as a well-behaved proxy sets
-//! them.
+//! ssogate's own cookies, no Bearer token ssogate accepted (unless the org
+//! sets `forward_bearer`), and X-Forwarded-* set as a well-behaved proxy
+//! sets them.
 //!
 //! The rewrite works on the bare `http` parts of the request, whichever way
 //! it then travels: names already parsed, no second map of spellings to keep
@@ -11,7 +12,7 @@
 
 use std::net::IpAddr;
 
-use http::header::{COOKIE, HOST};
+use http::header::{AUTHORIZATION, COOKIE, HOST};
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use pingora::{ErrorType::InvalidHTTPHeader, OrErr};
@@ -29,17 +30,23 @@ pub struct Peer<'a> {
     pub request_id: &'a str,
 }
 
-/// Rewrites the request for the app.
+/// Rewrites the request for the app. `withhold_bearer`: the request's
+/// `Authorization` held the Bearer token ssogate accepted, and the org
+/// does not forward it.
 pub fn rewrite_request(
     upstream: &mut Parts,
     config: &Config,
     identity: Option<&Identity>,
+    withhold_bearer: bool,
     peer: &Peer,
 ) -> pingora::Result<()> {
     let headers = &mut upstream.headers;
     strip_identity_headers(headers, &config.stripped_headers);
     if let Some(identity) = identity {
         inject_identity(headers, config, identity)?;
+    }
+    if withhold_bearer {
+        headers.remove(AUTHORIZATION);
     }
     strip_own_cookies(headers, &config.session);
     set_forwarded(upstream, config, peer)

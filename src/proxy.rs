@@ -291,7 +291,8 @@ fn to_app(upstream: &mut http::request::Parts, ctx: &mut RequestCtx) -> pingora:
         request_id: &ctx.request_id,
     };
     let identity = ctx.identity().map(|i| i.as_ref());
-    headers::rewrite_request(upstream, &ctx.config, identity, &peer)?;
+    let withhold_bearer = ctx.withholds_bearer();
+    headers::rewrite_request(upstream, &ctx.config, identity, withhold_bearer, &peer)?;
     ctx.upstream_sent = Some(Instant::now());
     Ok(())
 }

@@ -604,6 +604,57 @@ async fn a_code_opens_one_session_and_a_logout_ends_it() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// forward_bearer (SPEC 3, 6)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_accepted_bearer_reaches_the_app_only_where_the_org_forwards_it() {
+    let h = harness();
+    let globex = token(GLOBEX_SECRET, json!({}));
+    let seen = h
+        .send(&get("/r").api().host("globex.test").bearer(&globex))
+        .await;
+    assert_eq!(seen.auth, Some(("bearer", "ok")));
+    assert!(
+        seen.app_header("authorization").is_empty(),
+        "globex does not forward the Bearer it accepted: {seen:#?}"
+    );
+
+    let umbrella = token(UMBRELLA_SECRET, json!({}));
+    let seen = h
+        .send(&get("/r").api().host("umbrella.test").bearer(&umbrella))
+        .await;
+    assert_eq!(seen.auth, Some(("bearer", "ok")));
+    assert_eq!(
+        seen.app_header("authorization"),
+        vec![format!("Bearer {umbrella}")],
+        "umbrella sets forward_bearer: true"
+    );
+
+    // acme does not accept Bearer tokens: the header is the app's own.
+    let acme = h.cookie("acme", "alice");
+    let seen = h
+        .send(&get("/r").api().cookie(&acme).bearer("app-token"))
+        .await;
+    assert_eq!(seen.auth, Some(("cookie", "ok")));
+    assert_eq!(seen.app_header("authorization"), vec!["Bearer app-token"]);
+    // A session cookie on an org that accepts Bearer tokens: an Authorization
+    // that is not a Bearer is not ssogate's and passes.
+    let globex_cookie = h.cookie("globex", "gina");
+    let seen = h
+        .send(
+            &get("/r")
+                .api()
+                .host("globex.test")
+                .cookie(&globex_cookie)
+                .header("Authorization", "Basic YTpi"),
+        )
+        .await;
+    assert_eq!(seen.auth, Some(("cookie", "ok")));
+    assert_eq!(seen.app_header("authorization"), vec!["Basic YTpi"]);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Framing (SPEC 11): logins are never started or finished in a frame the org did not allow
 // ---------------------------------------------------------------------------------------------
 
