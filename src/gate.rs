@@ -11,8 +11,9 @@ use crate::ctx::Request;
 use crate::decision::{Decision, Refusal, Verdict};
 use crate::metrics::{AuthMethod, AuthResult};
 use crate::redirect::{encode_component, safe_or};
-use crate::request::{public_base, query_param};
+use crate::request::{bearer_token, public_base, query_param};
 use crate::route::ensure_enabled;
+use crate::session::cookie_values;
 use crate::signin;
 
 /// Decides a request for the app, and draws a refused credential on its
@@ -36,7 +37,13 @@ async fn decide(req: &Request<'_>) -> Decision {
         return Decision::refuse(None, Refusal::Unrouted { navigation });
     };
     let org = org.clone();
-    if let Err(refusal) = ensure_enabled(&org, None) {
+    // The credential a disabled org's 403 counts is only looked for then.
+    let carried = if org.enabled {
+        None
+    } else {
+        carried(req, &org)
+    };
+    if let Err(refusal) = ensure_enabled(&org, carried) {
         return Decision::refuse(Some(org), refusal);
     }
     // A query token makes this a login request, whatever else it carries.
@@ -70,6 +77,24 @@ async fn decide(req: &Request<'_>) -> Decision {
         Check::Refused(_) | Check::Absent => unauthenticated(req, org),
     }
     .with_credential(seen)
+}
+
+/// The kind of credential a request for `org` carries, in the order the
+/// gate would try them: what a disabled org's 403 counts as `disabled`
+/// (SPEC 8).
+fn carried(req: &Request, org: &Org) -> Option<AuthMethod> {
+    if org.accept_bearer && bearer_token(req.head).is_some() {
+        Some(AuthMethod::Bearer)
+    } else if query_token(req, org).is_some() {
+        Some(AuthMethod::Query)
+    } else if cookie_values(&req.head.headers, &req.config.session.cookie_name)
+        .next()
+        .is_some()
+    {
+        Some(AuthMethod::Cookie)
+    } else {
+        None
+    }
 }
 
 /// No credential: a browser goes straight to the org's login (unless a

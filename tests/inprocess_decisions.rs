@@ -432,7 +432,7 @@ fn endpoint_rules(h: &Harness) -> Vec<Rule> {
         rule("jwt, org named by the token", get(&named).host("nowhere.test"), Some(302), "internal", Some(("jwt", "ok")), Some("acme")),
         rule("jwt, no org", get(&unnamed).host("nowhere.test"), Some(401), "unrouted", Some(("jwt", "unknown_org")), None),
         rule("jwt, no token", get("/_sso/jwt").api(), Some(401), "internal", Some(("jwt", "malformed")), Some("acme")),
-        rule("jwt, disabled org", get(&jwt(&good)).host("initech.test"), Some(403), "forbidden", None, Some("initech")),
+        rule("jwt, disabled org", get(&jwt(&good)).host("initech.test"), Some(403), "forbidden", Some(("jwt", "disabled")), Some("initech")),
         rule("callback, unknown state", get("/_sso/callback?state=nope&token=x").nav(), Some(401), "internal", Some(("callback", "malformed")), Some("acme")),
         // whoami binds by Host only.
         rule("whoami, no session", get("/_sso/whoami").api(), Some(401), "internal", None, Some("acme")),
@@ -601,6 +601,33 @@ async fn a_code_opens_one_session_and_a_logout_ends_it() {
         (Some(401), Some(("cookie", "replay"))),
         "a session logged out is revoked"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Disabled orgs count the credential carried (SPEC 8)
+// ---------------------------------------------------------------------------------------------
+
+#[rustfmt::skip]
+#[tokio::test]
+async fn a_disabled_org_counts_the_credential_it_was_shown() {
+    let h = harness();
+    let initech = h.cookie("initech", "ivan");
+    let token = token(ACME_SECRET, json!({}));
+    let on_initech = |r: Req| r.host("initech.test");
+    let forbidden = |name, req, auth| rule(name, req, Some(403), "forbidden", auth, Some("initech"));
+    let rules = vec![
+        forbidden("no credential", on_initech(get("/r").nav()), None),
+        forbidden("cookie", on_initech(get("/r").api().cookie(&initech)), Some(("cookie", "disabled"))),
+        forbidden("bearer", on_initech(get("/r").api().bearer(&token)), Some(("bearer", "disabled"))),
+        forbidden("query token", on_initech(get(&format!("/r?access_token={token}")).nav()), Some(("query", "disabled"))),
+        forbidden("jwt", on_initech(get(&format!("/_sso/jwt?jwt={token}")).nav()), Some(("jwt", "disabled"))),
+        forbidden("callback", on_initech(get(&format!("/_sso/callback?state=n?token={token}")).nav()), Some(("callback", "disabled"))),
+        forbidden("authorize", on_initech(get("/_sso/authorize?code=c").nav()), Some(("authorize", "disabled"))),
+        forbidden("jwt without a token", on_initech(get("/_sso/jwt").nav()), None),
+        forbidden("login", on_initech(get("/_sso/login").nav().cookie(&initech)), None),
+        forbidden("whoami", on_initech(get("/_sso/whoami").api().cookie(&initech)), None),
+    ];
+    check_all(&h, rules).await;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ mod whoami;
 
 use crate::ctx::Request;
 use crate::decision::{Decision, Refusal};
+use crate::metrics::AuthMethod;
+use crate::request::query_param;
 use crate::route::{ensure_enabled, Endpoint};
 
 /// Answers a request to one of ssogate's endpoints, and draws a refused
@@ -29,7 +31,12 @@ async fn decide(req: &Request<'_>, endpoint: Endpoint) -> Decision {
     // the org of its client credentials, whatever the Host.
     if endpoint != Endpoint::Code {
         if let Some(org) = router.by_host(host) {
-            if let Err(refusal) = ensure_enabled(org, None) {
+            let carried = if org.enabled {
+                None
+            } else {
+                carried(req, endpoint)
+            };
+            if let Err(refusal) = ensure_enabled(org, carried) {
                 return Decision::refuse(Some(org.clone()), refusal);
             }
         }
@@ -56,4 +63,19 @@ async fn decide(req: &Request<'_>, endpoint: Endpoint) -> Decision {
         Endpoint::Bridge => bridge::bridge(req).await,
         Endpoint::Unknown => Decision::refuse(fallback_org(), Refusal::NotFound),
     }
+}
+
+/// The credential a login endpoint's request carries, counted `disabled`
+/// when its org is (SPEC 8). Logout, whoami and the bridge page count
+/// nothing.
+fn carried(req: &Request, endpoint: Endpoint) -> Option<AuthMethod> {
+    let (method, param) = match endpoint {
+        Endpoint::Jwt => (AuthMethod::Jwt, "jwt"),
+        Endpoint::Callback => (AuthMethod::Callback, "token"),
+        Endpoint::Authorize => (AuthMethod::Authorize, "code"),
+        _ => return None,
+    };
+    // A callback's query may hold a stray `?` for `&` (see `callback`).
+    let query = req.facts.query?.replace('?', "&");
+    query_param(&query, param).map(|_| method)
 }
