@@ -26,13 +26,19 @@ public_url: http://127.0.0.1:{proxy_port}
 session:
   secret_file: session.key
   secure: false
+rate_limit: { logins_per_second: 1000, logins_burst: 100000, failures_per_minute: 100000 }
 "
     };
 }
 
-/// The top of every config: the listeners, the harness upstream, `public_url` and the session
-/// secret (`secure: false`).
+/// The top of every config: the listeners, the harness upstream, `public_url`, the session
+/// secret (`secure: false`) and rate limits no test reaches unless it means to ([`RATE_LIMIT`]):
+/// every test client is 127.0.0.1, and tests of refusals send many refused credentials.
 pub const HEAD: &str = head!();
+
+/// The `rate_limit` line of [`HEAD`], for tests that set their own limits.
+pub const RATE_LIMIT: &str =
+    "rate_limit: { logins_per_second: 1000, logins_burst: 100000, failures_per_minute: 100000 }\n";
 
 /// The base config of most tests: [`HEAD`], public path /public/ and two orgs: acme (default,
 /// Host acme.test, path /acme/, org_claim orgId, home /home, a logout_url) and globex (Host
