@@ -442,8 +442,55 @@ fn flow_a_inside_a_cross_site_iframe_signs_in_without_user_action() {
     assert_eq!(app.hits("/reports"), 1, "{:?}", app.requests());
 }
 
+/// The responses the browser received for URLs starting with `prefix`, redirects included:
+/// URL and status.
+fn framed_answers(b: &Browser, prefix: &str) -> Vec<(String, u64)> {
+    b.events()
+        .iter()
+        .filter_map(|e| match e["method"].as_str() {
+            Some("Network.responseReceived") => Some(&e["params"]["response"]),
+            Some("Network.requestWillBeSent") => e["params"].get("redirectResponse"),
+            _ => None,
+        })
+        .filter_map(|r| {
+            let url = r["url"].as_str()?;
+            url.starts_with(prefix)
+                .then(|| (url.to_owned(), r["status"].as_u64().unwrap_or(0)))
+        })
+        .collect()
+}
+
+/// Waits until the browser received an answer to a URL starting with each of `prefixes`.
+fn wait_answers(b: &mut Browser, prefixes: &[String]) {
+    let answered = poll(T, || {
+        // Each call also takes in the events that arrived meanwhile.
+        b.eval("true");
+        prefixes
+            .iter()
+            .all(|p| !framed_answers(b, p).is_empty())
+            .then_some(())
+    });
+    if answered.is_none() {
+        panic!(
+            "no answer to one of {prefixes:?} within {T:?}\n{}",
+            b.diagnostics()
+        );
+    }
+}
+
+/// ssogate's cookies the browser holds, in any partition.
+fn ssogate_cookies(b: &mut Browser) -> Vec<Value> {
+    b.cookies()
+        .into_iter()
+        .filter(|c| c["name"].as_str().is_some_and(|n| n.contains("ssogate")))
+        .collect()
+}
+
+/// A portal not in `allowed_origins`: the login it frames is refused by ssogate itself (SPEC 11,
+/// 403 and no cookie), and the app it frames once the user has a session is refused by the
+/// browser through the CSP's `frame-ancestors` (SPEC 6).
 #[test]
-fn flow_b_iframe_on_a_portal_not_in_allowed_origins_is_refused_by_frame_ancestors() {
+fn flow_b_iframe_on_a_portal_not_in_allowed_origins_is_refused() {
     let gate_port = Later::default();
     let portal = embedding_portal(gate_port.clone());
     let app = identity_app();
@@ -456,15 +503,45 @@ fn flow_b_iframe_on_a_portal_not_in_allowed_origins_is_refused_by_frame_ancestor
     gate_port.set(gate.proxy_port).unwrap();
     let mut b = Browser::launch();
 
+    // The login in the frame: refused before the token is looked at.
     let embed = format!("{}/embed", portal.origin());
     b.navigate(&embed);
     b.wait_page("the portal page", T, |s| s.href == embed);
-    // The app did answer: only the framing policy stands between it and the portal.
+    let jwt = localhost(&gate, "/_sso/jwt?jwt=");
+    wait_answers(&mut b, std::slice::from_ref(&jwt));
+    let answers = framed_answers(&b, &jwt);
+    assert_eq!(
+        answers.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+        [403],
+        "the framed login is refused: {answers:?}\n{}",
+        b.journal_tail()
+    );
+    b.hold_eval(
+        "the portal's title unchanged and no message from the iframe",
+        QUIET,
+        "({title: document.title, messages: window.__messages.length})",
+        |v| v["title"] == "portal" && v["messages"] == 0,
+    );
+    assert_eq!(app.count(), 0, "{:?}", app.requests());
+    let cookies = ssogate_cookies(&mut b);
+    assert!(
+        cookies.is_empty(),
+        "no cookie from a refused login: {cookies:?}"
+    );
+
+    // Signed in at the proxy itself, the same portal frames the app: the app answers, and only
+    // the framing policy stands between it and the portal.
+    sign_in_at_localhost(&mut b, &gate, "/app");
+    let embed_app = format!("{}/embed-app", portal.origin());
+    b.navigate(&embed_app);
+    b.wait_page("the portal page framing the app", T, |s| {
+        s.href == embed_app
+    });
     b.wait_eval(
         "the app page requested through the iframe",
         T,
         "true",
-        |_| app.hits("/app") == 1,
+        |_| app.hits("/reports") == 1,
     );
     b.hold_eval(
         "the portal's title unchanged and no message from the iframe",
@@ -486,6 +563,82 @@ fn flow_b_iframe_on_a_portal_not_in_allowed_origins_is_refused_by_frame_ancestor
             .iter()
             .any(|l| l.contains("Framing") && l.contains(&expected)),
         "Chromium should report the frame-ancestors refusal on the console\n{}",
+        b.journal_tail()
+    );
+}
+
+/// A page of another site (here http://127.0.0.1, while the org allows only its portal on
+/// http://localhost) frames every way into a login: the login flow B link, an app page without
+/// a session (which would start flow A), `/_sso/login`, a query token and the bridge. Each gets
+/// ssogate's 403, the portal's login_url is never reached, and the browser holds no cookie of
+/// ssogate's in any partition.
+#[test]
+fn a_page_of_another_site_cannot_frame_a_login() {
+    let gate_port = Later::default();
+    let frames = Site::start({
+        let gate_port = gate_port.clone();
+        move |r: &Request| {
+            if r.path != "/frames" {
+                return Response::not_found();
+            }
+            let proxy = format!("http://localhost:{}", later(&gate_port));
+            let token = alice_token();
+            let iframes: String = [
+                format!("{proxy}/_sso/jwt?jwt={token}"),
+                format!("{proxy}/reports?q=1"),
+                format!("{proxy}/_sso/login?rd=%2Freports"),
+                format!("{proxy}/reports?access_token={}", alice_token()),
+                format!("{proxy}/_sso/bridge"),
+            ]
+            .iter()
+            .map(|src| format!("<iframe src=\"{}\"></iframe>", html_escape(src)))
+            .collect();
+            Response::html(format!(
+                "<!doctype html><html><head><title>elsewhere</title></head><body>{iframes}</body></html>"
+            ))
+        }
+    });
+    let portal = instant_login_portal();
+    let app = identity_app();
+    let config = embed_config(&portal.origin(), &portal.origin(), "/app", Some(&app)).replace(
+        "    home_path: /app\n",
+        "    home_path: /app\n    accept_query_token: access_token\n",
+    );
+    assert!(config.contains("accept_query_token"));
+    let gate = Gate::start(&config);
+    gate_port.set(gate.proxy_port).unwrap();
+    let mut b = Browser::launch();
+
+    let page = format!("http://127.0.0.1:{}/frames", frames.port);
+    b.navigate(&page);
+    b.wait_page("the page of another site", T, |s| s.href == page);
+    let prefixes = [
+        "/_sso/jwt?jwt=",
+        "/reports?q=1",
+        "/_sso/login?rd=",
+        "/reports?access_token=",
+        "/_sso/bridge",
+    ]
+    .map(|p| localhost(&gate, p));
+    wait_answers(&mut b, &prefixes);
+    for prefix in &prefixes {
+        let answers = framed_answers(&b, prefix);
+        assert_eq!(
+            answers.iter().map(|(_, s)| *s).collect::<Vec<_>>(),
+            [403],
+            "{prefix}: {answers:?}\n{}",
+            b.journal_tail()
+        );
+    }
+    b.hold_eval("nothing navigates the page", QUIET, "location.href", |v| {
+        *v == Value::String(page.clone())
+    });
+    assert_eq!(portal.hits("/login"), 0, "{:?}", portal.requests());
+    assert_eq!(app.count(), 0, "{:?}", app.requests());
+    let cookies = ssogate_cookies(&mut b);
+    assert!(
+        cookies.is_empty(),
+        "ssogate set cookies in a frame of another site: {cookies:?}\n{}",
         b.journal_tail()
     );
 }
