@@ -99,21 +99,6 @@ impl<'a> Request<'a> {
     /// a frame of another origin, unless its `Referer` is this origin or one
     /// the org allows.
     pub fn ensure_framing_allowed(&self, org: Option<&Org>) -> Result<(), Refusal> {
-        self.framing_verdict(org)
-    }
-
-    /// A login endpoint's refusal, unless a frame `org` does not allow
-    /// asks: then the framing rule's 403, so such a frame is told nothing
-    /// else about the login it tried.
-    pub fn refuse_login(&self, org: Option<Arc<Org>>, refusal: Refusal) -> Decision {
-        let refusal = match self.framing_verdict(org.as_deref()) {
-            Ok(()) => refusal,
-            Err(framing) => framing,
-        };
-        Decision::refuse(org, refusal)
-    }
-
-    fn framing_verdict(&self, org: Option<&Org>) -> Result<(), Refusal> {
         if !framing::is_framed_cross_origin(self.head) {
             return Ok(());
         }
@@ -124,6 +109,17 @@ impl<'a> Request<'a> {
         } else {
             Err(Refusal::FramingNotAllowed)
         }
+    }
+
+    /// A login endpoint's refusal, unless a frame `org` does not allow
+    /// asks: then the framing rule's 403, so such a frame is told nothing
+    /// else about the login it tried.
+    pub fn refuse_login(&self, org: Option<Arc<Org>>, refusal: Refusal) -> Decision {
+        let refusal = match self.ensure_framing_allowed(org.as_deref()) {
+            Ok(()) => refusal,
+            Err(framing) => framing,
+        };
+        Decision::refuse(org, refusal)
     }
 }
 
