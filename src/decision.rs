@@ -251,6 +251,10 @@ pub struct Decision {
     /// The flow A state cookie, rewritten by a callback that took its
     /// pending login out, whether the login then succeeds or not.
     state_cookie: Option<String>,
+    /// The credential check is not an authentication attempt SPEC 8
+    /// counts (whoami, the bridge page); a refused one still draws on the
+    /// failure bucket.
+    uncounted: bool,
 }
 
 /// What the proxy keeps of a decision for the rest of the request: the one
@@ -288,6 +292,7 @@ impl Decision {
             credential: None,
             verdict,
             state_cookie: None,
+            uncounted: false,
         }
     }
 
@@ -319,6 +324,13 @@ impl Decision {
         self
     }
 
+    /// Counts nothing in `ssogate_auth_total` (SPEC 8: whoami and the
+    /// bridge page read a credential without being an authentication).
+    pub fn uncounted(mut self) -> Self {
+        self.uncounted = true;
+        self
+    }
+
     pub fn with_state_cookie(mut self, cookie: Option<String>) -> Self {
         self.state_cookie = cookie;
         self
@@ -338,6 +350,7 @@ impl Decision {
     /// The credential check counted in `ssogate_auth_total`.
     pub fn auth(&self) -> Option<Auth> {
         match &self.verdict {
+            _ if self.uncounted => None,
             Verdict::Refuse(refusal) if refusal.counts_no_credential() => None,
             Verdict::Refuse(refusal) => refusal.auth().or(self.credential),
             _ => self.credential,
@@ -673,5 +686,17 @@ mod tests {
             decision.auth(),
             Some((AuthMethod::Bearer, AuthResult::Expired))
         );
+    }
+
+    #[test]
+    fn an_uncounted_check_still_draws_a_refused_credential() {
+        let seen = Some((AuthMethod::Cookie, AuthResult::Malformed));
+        let decision = Decision::refuse(None, Refusal::Unauthenticated { login_url: None })
+            .with_credential(seen)
+            .uncounted();
+        assert_eq!(decision.auth(), None);
+        assert!(decision.refused_credential());
+        let (decided, _) = decision.settle(Stage::Endpoint, "id", false);
+        assert_eq!(decided.auth, None);
     }
 }

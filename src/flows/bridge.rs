@@ -63,7 +63,8 @@ pub async fn bridge(req: &Request<'_>) -> Decision {
                 Err(e) => {
                     tracing::error!(request_id = req.request_id, error = %e, "cannot issue a code");
                     return Decision::refuse(Some(org.clone()), Refusal::Internal)
-                        .with_credential(seen);
+                        .with_credential(seen)
+                        .uncounted();
                 }
             };
             let message = json!({"type": "ssogate:code", "org": org.name, "code": code, "expires_in": code_ttl});
@@ -86,7 +87,9 @@ pub async fn bridge(req: &Request<'_>) -> Decision {
         http::header::CONTENT_SECURITY_POLICY,
         format!("default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'"),
     );
-    Decision::new(org, Verdict::Answer(reply)).with_credential(auth)
+    Decision::new(org, Verdict::Answer(reply))
+        .with_credential(auth)
+        .uncounted()
 }
 
 /// JSON safe to inline in a `<script>`: nothing in it can close the tag.

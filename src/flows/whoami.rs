@@ -28,7 +28,9 @@ pub async fn whoami(req: &Request<'_>) -> Decision {
     }
     let Check::Valid(identity) = check else {
         let refusal = Refusal::Unauthenticated { login_url: None };
-        return Decision::refuse(routed.cloned(), refusal).with_credential(auth);
+        return Decision::refuse(routed.cloned(), refusal)
+            .with_credential(auth)
+            .uncounted();
     };
     let org = routed.or_else(|| router.by_name(&identity.org)).cloned();
     let reply = Reply::json(
@@ -41,5 +43,7 @@ pub async fn whoami(req: &Request<'_>) -> Decision {
             "expires_at": identity.expires_at,
         }),
     );
-    Decision::new(org, Verdict::Answer(reply)).with_credential(auth)
+    Decision::new(org, Verdict::Answer(reply))
+        .with_credential(auth)
+        .uncounted()
 }
