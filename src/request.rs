@@ -189,7 +189,7 @@ pub fn client_address(req: &RequestHeader, config: &Config, peer: Option<IpAddr>
     if !trusted(&client) {
         return client;
     }
-    let values = req.headers.get_all("x-forwarded-for");
+    let values = req.headers.get_all(X_FORWARDED_FOR);
     let entries = values
         .iter()
         .rev()
