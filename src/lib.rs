@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod mint;
 pub mod proxy;
 pub mod redirect;
+pub mod reload;
 pub mod replay;
 pub mod reply;
 pub mod request;
@@ -46,8 +47,8 @@ use pingora::server::{
 use pingora::services::background::{background_service, BackgroundService};
 use pingora::services::listening::Service;
 
-use config::reload::ConfigWatcher;
 use config::{Config, Loader, ReplayStoreSpec};
+use reload::ConfigWatcher;
 use state::Shared;
 
 /// How long SIGTERM waits for requests in flight (Kubernetes' default

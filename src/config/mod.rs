@@ -5,7 +5,6 @@ pub mod duration;
 mod keys;
 pub mod model;
 pub mod raw;
-pub mod reload;
 pub mod secret;
 mod validate;
 

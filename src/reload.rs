@@ -22,7 +22,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::mpsc::{self, UnboundedReceiver};
 use tokio::time::Instant;
 
-use super::{Config, Loader};
+use crate::config::{Config, Loader};
 use crate::metrics;
 use crate::state::Shared;
 
