@@ -2,7 +2,7 @@
 # ssogate side by side with its peers, in one run, as ratios; writes BENCHMARKS.md.
 #
 #   bench/run.sh                 # everything (about 10 minutes), then BENCHMARKS.md
-#   bench/run.sh pinned          # only some phases: check pinned unpinned verify sessions reload
+#   bench/run.sh pinned          # only some phases: check pinned unpinned verify sessions reload profile
 #   DURATION=5 bench/run.sh      # seconds per load case (default 10, after a 2 s warm-up)
 #   SSOGATE_BIN=path bench/run.sh   # measure an existing binary (bench-tokens is still built)
 #   KEEP=1 bench/run.sh          # keep the scratch directory (configs, logs, raw wrk output)
@@ -22,6 +22,7 @@
 #             `openssl speed -verify rsa2048`
 #   sessions  one million distinct session cookies: RSS and the cache bound
 #   reload    a config change every second during 30 s of load: failed requests
+#   profile   perf record of the pinned cookie case: where a request's time goes
 # Everything listens on 127.0.0.1; only what this script started is stopped.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -33,7 +34,7 @@ CONNECTIONS=${CONNECTIONS:-64}
 KEEP=${KEEP:-0}
 OUT=${OUT:-$ROOT/BENCHMARKS.md}
 PHASES=("$@")
-[[ ${#PHASES[@]} -gt 0 ]] || PHASES=(check pinned unpinned verify sessions reload)
+[[ ${#PHASES[@]} -gt 0 ]] || PHASES=(check pinned unpinned verify sessions reload profile)
 want() { [[ " ${PHASES[*]} " == *" $1 "* ]]; }
 
 log() { printf 'bench: %s\n' "$*" >&2; }
@@ -124,8 +125,6 @@ openssl rand -hex 32 | tr -d '\n' >"$WORK/wrong.secret"
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/rs256.key" 2>/dev/null
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/wrong.key" 2>/dev/null
 openssl pkey -in "$WORK/rs256.key" -pubout -out "$SSO_DIR/rs256.pub.pem"
-# HAProxy 2.6 reads RS256 keys from a certificate.
-openssl req -new -x509 -key "$WORK/rs256.key" -out "$WORK/rs256.crt" -days 2 -subj /CN=bench 2>/dev/null
 HS_SECRET=$(cat "$SSO_DIR/hs256.secret")
 
 tokens() { "$TOKENS_BIN" jwt "$@"; }
@@ -206,7 +205,7 @@ write_configs() { # write_configs WORKERS: every target's config for this many w
   cat >"$WORK/haproxy.cfg" <<EOF
 global
   nbthread $workers
-  maxconn 20000
+  maxconn 4096
 defaults
   mode http
   timeout connect 5s
@@ -229,7 +228,7 @@ frontend jwt_rs256
   bind 127.0.0.1:$HAP_RS_PORT
 $jwt_rules
   http-request deny deny_status 401 unless { var(txn.alg) -m str RS256 }
-  http-request deny deny_status 401 unless { var(txn.bearer),jwt_verify(txn.alg,"$WORK/rs256.crt") -m int 1 }
+  http-request deny deny_status 401 unless { var(txn.bearer),jwt_verify(txn.alg,"$SSO_DIR/rs256.pub.pem") -m int 1 }
   http-request deny deny_status 401 if { var(txn.exp),sub(txn.now) -m int lt 0 }
   http-request set-header X-Auth-Request-User %[var(txn.bearer),jwt_payload_query('\$.sub')]
   default_backend app
@@ -303,7 +302,7 @@ start_targets() { # start_targets pinned|unpinned
     done
   done
   COOKIE=$(curl -s -o /dev/null -D - "http://127.0.0.1:$SSO_PORT/_sso/jwt?jwt=$HS_TOKEN" |
-    tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \(ssogate_session=[^;]*\).*/\1/p' | head -n1)
+    tr -d '\r' | awk -F'[:;] *' 'tolower($1) == "set-cookie" && $2 ~ /^ssogate_session=/ && !n++ { print $2 }')
   [[ -n $COOKIE ]] || die "/_sso/jwt set no session cookie (log: $LOGS/ssogate.log)"
 }
 stop_targets() {
@@ -329,9 +328,9 @@ cpu_ticks() { # cpu_ticks PID...: user + system clock ticks of these processes
 
 # --- correctness first ----------------------------------------------------------------------------------------------
 check_refusals() {
-  local failures=0 name url hdr want got
+  local failures=0 name port good forged expired
   expect() { # expect NAME WANT URL [curl args]: WANT is a regex of acceptable statuses
-    name=$1 want=$2 url=$3
+    local name=$1 want=$2 url=$3 got
     shift 3
     got=$(status_of "$url" "$@")
     if [[ $got =~ ^($want)$ ]]; then
@@ -488,6 +487,28 @@ reload_case() {
   stop app
 }
 
+# --- profile ----------------------------------------------------------------------------------------------------------
+# The pinned cookie case again, sampled by perf: the share of the kernel (the
+# loopback TCP every proxy pays) and the heaviest user-space symbols.
+profile_case() {
+  command -v perf >/dev/null || scripts/install-deps.sh linux-perf >&2
+  command -v perf >/dev/null || die "perf not found"
+  start_targets pinned
+  log "profile: perf record -g of ssogate under the cookie load"
+  timeout $((DURATION + 30)) "${LOAD_CPU[@]}" wrk -t1 -c"$CONNECTIONS" -d"$((DURATION + 4))s" -H "Cookie: $COOKIE" \
+    "http://127.0.0.1:$SSO_PORT/app/page" >/dev/null &
+  local wrk_pid=$!
+  sleep 2
+  perf record -F 999 -g -o "$WORK/perf.data" -p "${PID_OF[ssogate]}" -- sleep "$DURATION" >/dev/null 2>&1 ||
+    die "perf record failed (is /proc/sys/kernel/perf_event_paranoid too strict?)"
+  wait "$wrk_pid" || true
+  stop_targets
+  PROFILE_DSO=$(perf report -i "$WORK/perf.data" --no-children --sort dso --stdio 2>/dev/null |
+    awk '/^ +[0-9.]+%/ && n++ < 6 { printf "| %s | %s |\n", $2, $1 }')
+  PROFILE_SYMBOLS=$(perf report -i "$WORK/perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null |
+    awk '/^ +[0-9.]+%/ && $2 !~ /kernel/ && n++ < 25 { pct = $1; $1 = ""; $2 = ""; $3 = ""; sub(/^ +/, ""); printf "| %s | %s |\n", substr($0, 1, 110), pct }')
+}
+
 # --- run ------------------------------------------------------------------------------------------------------------
 RESULTS=()
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -503,6 +524,7 @@ want unpinned && load_cases unpinned
 want verify && verify_rate
 want sessions && sessions_case
 want reload && reload_case
+want profile && profile_case
 
 # --- report ---------------------------------------------------------------------------------------------------------
 table() { # table LAYOUT
@@ -573,6 +595,23 @@ table() { # table LAYOUT
     echo
     echo "30 s of Bearer requests while the config file is rewritten every second: $RELOAD_SENT requests,"
     echo "$RELOAD_BAD failed, ssogate_config_generation +$RELOAD_GENERATIONS."
+  fi
+  if want profile; then
+    echo
+    echo "## Where the time goes (perf, pinned cookie case)"
+    echo
+    echo "Samples of the ssogate process by binary (the kernel's part is loopback TCP: the syscalls and the"
+    echo "wake-ups of the peers on the other core, which nginx pays too):"
+    echo
+    echo "| binary | samples |"
+    echo "|---|---:|"
+    echo "$PROFILE_DSO"
+    echo
+    echo "The heaviest user-space symbols (self time):"
+    echo
+    echo "| symbol | samples |"
+    echo "|---|---:|"
+    echo "$PROFILE_SYMBOLS"
   fi
 } >"$OUT"
 log "wrote $OUT"
